@@ -1,0 +1,67 @@
+#pragma once
+// Runs one process in a fresh container: mount, PID, UTS, IPC namespaces, an overlay
+// root made of read-only lower directories plus a writable upper, /proc, a minimal /dev,
+// pivot_root, a cgroup with limits. Knows nothing of images: it is given directories,
+// argv, env and a user.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata::sandbox {
+
+struct Limits {
+    std::optional<std::int64_t> memory_bytes;  // memory limit; nullopt = unlimited
+    std::optional<std::int64_t> pids;          // pids limit
+};
+
+struct Spec {
+    // Overlay layers, topmost first. May be empty (a FROM scratch image).
+    std::vector<std::filesystem::path> lower_dirs;
+    // Writable upper directory and overlay work directory, on one filesystem. The upper
+    // directory receives the diff in overlay format (0:0 char devices for deletions).
+    std::filesystem::path upper_dir;
+    std::filesystem::path work_dir;
+    // A private, empty directory for the sandbox's own mount points and files.
+    std::filesystem::path state_dir;
+
+    std::vector<std::string> argv;  // argv[0] is resolved through PATH from env if it has no '/'
+    std::vector<std::string> env;   // "K=V"
+    std::string cwd = "/";          // created in the rootfs if missing
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::vector<std::uint32_t> groups;
+    std::string hostname = "strata";
+    Limits limits;
+    bool host_network = true;  // false: a new network namespace with only loopback
+
+    // Where the container's stdio goes; -1 means /dev/null.
+    int stdin_fd = 0;
+    int stdout_fd = 1;
+    int stderr_fd = 2;
+};
+
+struct Result {
+    int exit_code = 0;        // the process's exit status, or 128+signal if killed
+    std::optional<int> signal;
+    bool oom_killed = false;
+    // Set when the command could not be executed (exit_code is then 127 for "not found",
+    // 126 for "cannot execute", as docker reports): "exec 'foo': No such file or directory".
+    std::string exec_error;
+};
+
+// Runs spec.argv to completion. Throws strata::Error when the sandbox cannot be set up
+// (with the stage that failed, e.g. "mount overlay '/x': Invalid argument").
+Result run(const Spec& spec);
+
+// Resolves a docker-style user ("", "name", "uid", "name:group", "uid:gid") against
+// etc/passwd and etc/group found in the layers (topmost first). Numeric ids need no files.
+struct User {
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::vector<std::uint32_t> groups;
+};
+User resolve_user(const std::string& user, const std::vector<std::filesystem::path>& lower_dirs_topmost_first);
+
+} // namespace strata::sandbox

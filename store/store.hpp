@@ -1,0 +1,117 @@
+#pragma once
+// The content store: one OCI image layout plus unpacked snapshots and small records.
+// Only this module knows the on-disk paths (as umoci's cas/dir does).
+//
+//   <root>/oci/oci-layout, index.json, blobs/sha256/<hex>   an OCI image layout (skopeo: oci:<root>/oci:<tag>)
+//   <root>/snapshots/<chain-hex>/                           one unpacked layer each, overlay format
+//   <root>/records/<namespace>/<key>.json                   small JSON records (the build cache)
+//   <root>/tmp/                                             staging on the same filesystem
+//   <root>/lock                                             flock: shared for readers, exclusive for writers of refs
+#include "store/oci.hpp"
+#include "util/fs.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace strata::store {
+
+using json = nlohmann::json;
+
+// Streams a blob into a temp file while hashing it; commit() verifies nothing is
+// missing, fsyncs and renames it to blobs/sha256/<digest>. Destruction without
+// commit() removes the temp file.
+class BlobWriter {
+public:
+    explicit BlobWriter(const fs::path& tmp_dir, fs::path blobs_dir);
+    BlobWriter(BlobWriter&&) noexcept;
+    BlobWriter& operator=(BlobWriter&&) noexcept;
+    ~BlobWriter();
+
+    void write(const void* data, std::size_t size);
+    // If expected_digest is given and differs, throws and stores nothing.
+    Descriptor commit(std::string media_type, std::string_view expected_digest = {});
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct Image {
+    Descriptor manifest_descriptor;
+    json manifest;
+    json config;  // the whole OCI config document
+    std::vector<std::string> diff_ids() const;
+    std::vector<Descriptor> layers() const;
+};
+
+struct LayerOptions {
+    std::optional<long long> source_date_epoch;  // clamp mtimes when set
+};
+
+struct Layer {
+    Descriptor descriptor;  // the compressed blob (gzip)
+    std::string diff_id;    // sha256 of the uncompressed tar
+};
+
+class Store {
+public:
+    // Opens (creating if missing) the store at root.
+    explicit Store(fs::path root);
+
+    const fs::path& root() const noexcept { return root_; }
+    fs::path layout_dir() const { return root_ / "oci"; }
+    fs::path tmp_dir() const { return root_ / "tmp"; }
+
+    // --- blobs
+    bool has_blob(std::string_view digest) const;
+    fs::path blob_path(std::string_view digest) const;  // throws on a malformed digest
+    BlobWriter new_blob();
+    Descriptor put_blob(std::string_view data, std::string media_type);
+    std::string read_blob(std::string_view digest) const;  // verifies the content hash
+
+    // --- images and refs
+    // Writes the config and manifest blobs for these layers; returns the manifest descriptor.
+    Descriptor write_image(const json& config, const std::vector<Descriptor>& layers);
+    Image load_image(const Descriptor& manifest) const;
+    // Tags are names as the user typed them, normalised to "name:tag" (":latest" added).
+    void tag(std::string_view name, const Descriptor& manifest);
+    // A tag, "sha256:<hex>", or a unique prefix (>= 4 hex digits) of a manifest digest.
+    std::optional<Descriptor> resolve(std::string_view reference) const;
+    std::vector<std::pair<std::string, Descriptor>> tags() const;
+
+    // --- layers and snapshots
+    // Tars `dir` (overlay format: 0:0 char devices are deletions, trusted.overlay.opaque
+    // marks opaque dirs) deterministically, gzips it and stores the blob in one pass.
+    Layer write_layer(const fs::path& dir, const LayerOptions& options = {});
+    fs::path snapshot_dir(std::string_view chain_id) const;
+    bool has_snapshot(std::string_view chain_id) const;
+    // An empty directory on the snapshots filesystem, to be filled and committed.
+    TempDir new_snapshot_staging() const;
+    // Renames staging into place as chain_id's snapshot (if one exists already, staging is dropped).
+    fs::path commit_snapshot(TempDir&& staging, std::string_view chain_id);
+    // Unpacks any missing layer of the image; returns snapshot dirs bottom layer first.
+    std::vector<fs::path> ensure_snapshots(const Image& image);
+
+    // --- records (the build cache)
+    std::optional<json> get_record(std::string_view ns, std::string_view key) const;
+    void put_record(std::string_view ns, std::string_view key, const json& record);
+
+    FileLock lock(FileLock::Mode mode) const { return FileLock(root_ / "lock", mode); }
+
+private:
+    fs::path root_;
+};
+
+// ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(n)).
+std::string next_chain_id(std::string_view parent_chain_id, std::string_view diff_id);
+std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids);
+
+// "hello" -> "hello:latest"; "hello:1" stays; "reg:5000/x" -> "reg:5000/x:latest".
+std::string normalize_tag(std::string_view name);
+
+} // namespace strata::store

@@ -1,0 +1,35 @@
+#include "util/fd.hpp"
+
+#include "util/error.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace strata {
+
+void Fd::reset(int fd) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+}
+
+Pipe make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+    return Pipe{Fd(fds[0]), Fd(fds[1])};
+}
+
+void write_all(int fd, const void* data, std::size_t size, const char* what) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+        ssize_t n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("write", what);
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+} // namespace strata

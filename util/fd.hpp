@@ -1,0 +1,40 @@
+#pragma once
+// A move-only owner of a file descriptor (as ccache's Fd): closed on destruction.
+#include <utility>
+
+namespace strata {
+
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    Fd(Fd&& other) noexcept : fd_(other.release()) {}
+    Fd& operator=(Fd&& other) noexcept {
+        if (this != &other) reset(other.release());
+        return *this;
+    }
+    ~Fd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    bool valid() const noexcept { return fd_ >= 0; }
+    explicit operator bool() const noexcept { return valid(); }
+    int release() noexcept { return std::exchange(fd_, -1); }
+    void reset(int fd = -1) noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+// A pipe with both ends close-on-exec.
+struct Pipe {
+    Fd read;
+    Fd write;
+};
+Pipe make_pipe();
+
+// Writes all of data or throws (retries EINTR and short writes).
+void write_all(int fd, const void* data, std::size_t size, const char* what);
+
+} // namespace strata

@@ -1,0 +1,98 @@
+#include "util/fs.hpp"
+
+#include "util/error.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace strata {
+
+std::string read_file(const fs::path& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", path.string());
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", path.string());
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+void fsync_path(const fs::path& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", path.string());
+    if (::fsync(fd.get()) != 0) throw_errno("fsync", path.string());
+}
+
+void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+    fs::path tmp = path;
+    tmp += ".tmp-XXXXXX";
+    std::string name = tmp.string();
+    Fd fd(::mkostemp(name.data(), O_CLOEXEC));
+    if (!fd) throw_errno("mkstemp", name);
+    try {
+        write_all(fd.get(), data.data(), data.size(), name.c_str());
+        if (::fchmod(fd.get(), mode) != 0) throw_errno("fchmod", name);
+        if (::fsync(fd.get()) != 0) throw_errno("fsync", name);
+        fd.reset();
+        if (::rename(name.c_str(), path.c_str()) != 0) throw_errno("rename", path.string());
+    } catch (...) {
+        ::unlink(name.c_str());
+        throw;
+    }
+    fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
+void make_dirs(const fs::path& path, unsigned mode) {
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    if (ec) throw_error_code("mkdir", path.string(), ec.value());
+    (void)mode;
+}
+
+void remove_tree(const fs::path& path) {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) throw_error_code("remove", path.string(), ec.value());
+}
+
+TempDir::TempDir(const fs::path& parent, std::string_view prefix) {
+    make_dirs(parent);
+    std::string tmpl = (parent / (std::string(prefix) + "XXXXXX")).string();
+    if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp", tmpl);
+    path_ = tmpl;
+}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+    if (this != &other) {
+        this->~TempDir();
+        path_ = std::exchange(other.path_, {});
+    }
+    return *this;
+}
+
+TempDir::~TempDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);  // best effort: a destructor must not throw
+}
+
+FileLock::FileLock(const fs::path& path, Mode mode) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (!fd_) throw_errno("open", path.string());
+    const int op = mode == Mode::exclusive ? LOCK_EX : LOCK_SH;
+    while (::flock(fd_.get(), op) != 0) {
+        if (errno != EINTR) throw_errno("flock", path.string());
+    }
+}
+
+} // namespace strata
