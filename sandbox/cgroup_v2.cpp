@@ -1,0 +1,97 @@
+// cgroup v2: one directory under the current process's cgroup, with memory.max and
+// pids.max; controllers are enabled in the parent's cgroup.subtree_control when missing.
+#include "sandbox/cgroup.hpp"
+
+#include "util/error.hpp"
+
+#include <array>
+
+namespace strata::sandbox {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool word_listed(std::string_view list, std::string_view word) {
+    std::size_t pos = 0;
+    while (pos < list.size()) {
+        while (pos < list.size() && (list[pos] == ' ' || list[pos] == '\n')) ++pos;
+        const auto end = list.find_first_of(" \n", pos);
+        if (list.substr(pos, end - pos) == word) return true;
+        if (end == std::string_view::npos) break;
+        pos = end;
+    }
+    return false;
+}
+
+// Makes `controller` available to the children of `parent`. Only a controller whose limit
+// was requested is required; the others (memory also gives OOM reporting) are best effort.
+void enable_controller(CgroupFs& cfs, const fs::path& parent, std::string_view controller, bool required) {
+    if (!word_listed(cfs.read(parent / "cgroup.controllers"), controller)) {
+        if (!required) return;
+        throw Error("cgroup v2 controller '" + std::string(controller) + "' is not available in '" + parent.string() + "'");
+    }
+    if (word_listed(cfs.read(parent / "cgroup.subtree_control"), controller)) return;
+    try {
+        cfs.write(parent / "cgroup.subtree_control", "+" + std::string(controller));
+    } catch (Error& e) {
+        if (!required) return;
+        e.add_context("enabling the cgroup v2 controller '" + std::string(controller) + "'");
+        throw;
+    }
+}
+
+class CgroupV2 final : public RunCgroup {
+public:
+    CgroupV2(CgroupFs& cfs, fs::path dir) : fs_(cfs), dir_(std::move(dir)) {}
+    ~CgroupV2() override {
+        if (removed_) return;
+        try {
+            empty_and_remove_cgroup(fs_, dir_, true);
+        } catch (...) {
+            // A destructor cannot report; destroy() is the checked path.
+        }
+    }
+
+    void apply(const Limits& limits) {
+        if (limits.memory_bytes) {
+            fs_.write(dir_ / "memory.max", std::to_string(*limits.memory_bytes));
+            // Without this the limit would only push the excess into swap.
+            if (fs_.exists(dir_ / "memory.swap.max")) fs_.write(dir_ / "memory.swap.max", "0");
+        }
+        if (limits.pids) fs_.write(dir_ / "pids.max", std::to_string(*limits.pids));
+    }
+
+    void add_process(pid_t pid) override { fs_.write(dir_ / "cgroup.procs", std::to_string(pid)); }
+
+    bool oom_killed() override {
+        const auto events = dir_ / "memory.events";
+        if (!fs_.exists(events)) return false;  // memory controller not enabled: nothing to report
+        return flat_keyed_value(fs_.read(events), "oom_kill").value_or(0) > 0;
+    }
+
+    void destroy() override {
+        empty_and_remove_cgroup(fs_, dir_, true);
+        removed_ = true;
+    }
+
+private:
+    CgroupFs& fs_;
+    fs::path dir_;
+    bool removed_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<RunCgroup> create_cgroup_v2(CgroupFs& cfs, const CgroupLocation& where, const Limits& limits) {
+    validate_limits(limits);
+    const auto parent = where.mount_root / fs::path(cgroup_v2_path(where.proc_self_cgroup)).relative_path();
+    enable_controller(cfs, parent, "memory", limits.memory_bytes.has_value());
+    enable_controller(cfs, parent, "pids", limits.pids.has_value());
+    const auto dir = parent / where.name;
+    cfs.make_dir(dir);
+    auto cgroup = std::make_unique<CgroupV2>(cfs, dir);  // owns dir from here on
+    cgroup->apply(limits);
+    return cgroup;
+}
+
+} // namespace strata::sandbox

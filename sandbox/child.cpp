@@ -1,0 +1,152 @@
+// The cloned child up to PID 1, and the command's process from fork to execve.
+#include "sandbox/child.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace strata::sandbox {
+namespace {
+
+static_assert(sizeof(gid_t) == sizeof(std::uint32_t));
+
+// Appends src to the fixed buffer, always leaving it terminated.
+void append(char* buf, std::size_t size, const char* src) noexcept {
+    std::size_t used = std::strlen(buf);
+    while (*src && used + 1 < size) buf[used++] = *src++;
+    buf[used] = '\0';
+}
+
+// Closes every fd that is not listed: the parent's other descriptors must not stay open
+// for the container's lifetime (PID 1 never execs, so close-on-exec does not help).
+void close_other_fds(const ChildPlan& plan) noexcept {
+    unsigned next = 0;
+    for (std::size_t i = 0; i < plan.keep_count; ++i) {
+        const auto keep = static_cast<unsigned>(plan.keep_fds[i]);
+        if (keep > next) ::close_range(next, keep - 1, 0);
+        next = keep + 1;
+    }
+    ::close_range(next, ~0U, 0);
+}
+
+void wait_for_parent(const ChildPlan& plan) noexcept {
+    char byte;
+    ssize_t n;
+    do {
+        n = ::read(plan.sync_fd, &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    // EOF: the parent gave up (it could not place us in the cgroups) and reports why itself.
+    if (n != 1) ::_exit(125);
+    ::close(plan.sync_fd);
+}
+
+void make_cwd(const ChildPlan& plan) noexcept {
+    for (auto dir = plan.cwd_prefixes; *dir; ++dir) {
+        if (::mkdir(*dir, 0755) != 0 && errno != EEXIST) child_fail(plan, "cwd", errno, "mkdir", *dir);
+    }
+    if (::chdir(plan.cwd) != 0) child_fail(plan, "cwd", errno, "chdir", plan.cwd);
+}
+
+void reset_signals() noexcept {
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &action, nullptr);  // EINVAL for KILL, STOP: fine
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// Moves the requested fds to 0, 1, 2 without one clobbering another (stdout may be fd 0).
+void setup_stdio(const ChildPlan& plan) noexcept {
+    // Every source is first copied above 2, so that no dup2 below is a no-op that would
+    // leave a close-on-exec flag in place.
+    int sources[3];
+    for (int i = 0; i < 3; ++i) {
+        int fd = plan.stdio[i];
+        if (fd < 0) fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0) child_fail(plan, "stdio", errno, "open", "/dev/null");
+        sources[i] = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (sources[i] < 0) child_fail(plan, "stdio", errno, "set up stdio");
+    }
+    for (int i = 0; i < 3; ++i) {
+        if (::dup2(sources[i], i) < 0) child_fail(plan, "stdio", errno, "set up stdio");
+    }
+}
+
+void switch_identity(const ChildPlan& plan) noexcept {
+    const auto* groups = reinterpret_cast<const gid_t*>(plan.groups);
+    if (::setgroups(plan.group_count, groups) != 0) child_fail(plan, "user", errno, "setgroups");
+    if (::setgid(plan.gid) != 0) child_fail(plan, "user", errno, "setgid");
+    if (::setuid(plan.uid) != 0) child_fail(plan, "user", errno, "setuid");
+}
+
+} // namespace
+
+void child_report(const ChildPlan& plan, ChildReport::Kind kind, const char* stage, int error, int wait_status,
+                  const char* what, const char* object) noexcept {
+    ChildReport report{};
+    report.kind = kind;
+    report.error = error;
+    report.wait_status = wait_status;
+    append(report.stage, sizeof report.stage, stage);
+    append(report.message, sizeof report.message, what);
+    if (object) {
+        append(report.message, sizeof report.message, " '");
+        append(report.message, sizeof report.message, object);
+        append(report.message, sizeof report.message, "'");
+    }
+    ssize_t n;
+    do {
+        n = ::write(plan.error_fd, &report, sizeof report);
+    } while (n < 0 && errno == EINTR);
+}
+
+void child_fail(const ChildPlan& plan, const char* stage, int error, const char* what, const char* object) noexcept {
+    child_report(plan, ChildReport::Kind::setup_failed, stage, error, 0, what, object);
+    ::_exit(125);
+}
+
+void child_main(const ChildPlan& plan) noexcept {
+    close_other_fds(plan);
+    // If strata dies, the container must not outlive it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    wait_for_parent(plan);
+    // Now that we are in the run's cgroup, a cgroup namespace makes it the container's root.
+    if (::unshare(CLONE_NEWCGROUP) != 0) child_fail(plan, "namespaces", errno, "unshare cgroup namespace");
+    ::umask(022);
+    child_enter_root(plan);
+    make_cwd(plan);
+    child_run_init(plan);
+}
+
+void child_exec_command(const ChildPlan& plan) noexcept {
+    reset_signals();
+    setup_stdio(plan);
+    switch_identity(plan);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(plan, "no_new_privs", errno, "prctl NO_NEW_PRIVS");
+
+    // As execvp: a missing candidate moves on to the next; EACCES is remembered and reported
+    // only if nothing else runs; any other error stops the search.
+    int error = ENOENT;
+    bool saw_eacces = false;
+    for (auto path = plan.exec_candidates; *path; ++path) {
+        ::execve(*path, const_cast<char* const*>(plan.argv), const_cast<char* const*>(plan.envp));
+        error = errno;
+        if (error == EACCES) {
+            saw_eacces = true;
+        } else if (error != ENOENT && error != ENOTDIR) {
+            break;
+        }
+    }
+    if ((error == ENOENT || error == ENOTDIR) && saw_eacces) error = EACCES;
+    child_report(plan, ChildReport::Kind::exec_failed, "exec", error, 0, "exec", plan.argv[0]);
+    ::_exit(error == ENOENT || error == ENOTDIR ? 127 : 126);
+}
+
+} // namespace strata::sandbox

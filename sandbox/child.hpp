@@ -1,0 +1,75 @@
+#pragma once
+// The code between clone() and execve(), and the container's PID 1. All of it runs in the
+// cloned child, on data the parent prepared (ChildPlan): it makes syscalls only, never
+// allocates or throws, and reports a failure as one ChildReport on the error pipe before
+// it calls _exit (as crun's child does).
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace strata::sandbox {
+
+// One message from the child. Small enough that one write(2) to a pipe is atomic.
+struct ChildReport {
+    enum class Kind : int {
+        setup_failed,  // the sandbox could not be set up: the parent throws
+        exec_failed,   // the command could not be executed: Result::exec_error
+        exited,        // from PID 1 as it exits: the command's wait status
+    };
+    Kind kind;
+    int error;        // errno, for the failures
+    int wait_status;  // for `exited`
+    char stage[32];   // "mount", "pivot_root", "exec", ...
+    char message[448];  // "mount overlay '/x'"; the parent appends ": <strerror>"
+};
+static_assert(sizeof(ChildReport) <= PIPE_BUF);
+
+struct ChildPlan {
+    int error_fd = -1;  // write end of the report pipe (close-on-exec)
+    int sync_fd = -1;   // read end: one byte arrives once the child is in its cgroups
+    // Every fd the child keeps, ascending; all others (another run's pipes, say) are closed.
+    const int* keep_fds = nullptr;
+    std::size_t keep_count = 0;
+
+    const char* root = nullptr;  // where the overlay is mounted (inside state_dir)
+    int overlay_fd = -1;         // detached overlay from fsmount(), or -1 for mount(2)
+    const char* legacy_options = nullptr;  // mount(2) data when overlay_fd is -1
+    const char* legacy_dir = nullptr;      // chdir here first: lowerdirs are relative to it
+    const char* hostname = nullptr;
+    bool new_network = false;  // a new network namespace whose loopback must be brought up
+
+    const char* const* cwd_prefixes = nullptr;  // "/a", "/a/b": made if missing; null-terminated
+    const char* cwd = nullptr;
+
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    const std::uint32_t* groups = nullptr;
+    std::size_t group_count = 0;
+
+    int stdio[3] = {-1, -1, -1};  // -1: /dev/null
+
+    const char* const* argv = nullptr;
+    const char* const* envp = nullptr;
+    const char* const* exec_candidates = nullptr;  // full paths to try in order; null-terminated
+};
+
+// The child's whole life: never returns.
+[[noreturn]] void child_main(const ChildPlan& plan) noexcept;
+
+// Reports {stage, errno, "what 'object'"} and _exits.
+[[noreturn]] void child_fail(const ChildPlan& plan, const char* stage, int error, const char* what,
+                             const char* object = nullptr) noexcept;
+void child_report(const ChildPlan& plan, ChildReport::Kind kind, const char* stage, int error, int wait_status,
+                  const char* what, const char* object) noexcept;
+
+// mounts.cpp: mounts the overlay and /proc, /dev, /sys in it, sets the hostname, brings up
+// loopback, and pivots into it.
+void child_enter_root(const ChildPlan& plan) noexcept;
+// init.cpp: PID 1. Forks the command, forwards signals to it, reaps zombies, and exits
+// with the command's status.
+[[noreturn]] void child_run_init(const ChildPlan& plan) noexcept;
+// child.cpp: in the command's process: identity, stdio, no_new_privs, execve.
+[[noreturn]] void child_exec_command(const ChildPlan& plan) noexcept;
+
+} // namespace strata::sandbox

@@ -1,0 +1,111 @@
+// The container's filesystem, built inside the child's new mount namespace: the overlay
+// root, then /proc, a minimal /dev and a read-only /sys inside it, then pivot_root.
+// Paths below the root are relative: the child chdirs into the root after mounting it.
+#include "sandbox/child.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace strata::sandbox {
+namespace {
+
+void must(const ChildPlan& plan, int rc, const char* stage, const char* what, const char* object) noexcept {
+    if (rc != 0) child_fail(plan, stage, errno, what, object);
+}
+
+void mount_overlay(const ChildPlan& plan) noexcept {
+    if (plan.overlay_fd >= 0) {
+        must(plan, ::move_mount(plan.overlay_fd, "", AT_FDCWD, plan.root, MOVE_MOUNT_F_EMPTY_PATH), "mount",
+             "mount overlay", plan.root);
+        ::close(plan.overlay_fd);
+        return;
+    }
+    // mount(2) packs all lowerdirs into one page; relative paths from legacy_dir keep it short.
+    if (plan.legacy_dir) must(plan, ::chdir(plan.legacy_dir), "mount", "chdir", plan.legacy_dir);
+    must(plan, ::mount("overlay", plan.root, "overlay", 0, plan.legacy_options), "mount", "mount overlay", plan.root);
+}
+
+// A host device node bound over an empty file: creating nodes with mknod would not work in
+// a user namespace later, and a bind keeps the host's (working) node.
+void bind_device(const ChildPlan& plan, const char* host, const char* target) noexcept {
+    const int fd = ::open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) child_fail(plan, "dev", errno, "create", target);
+    ::close(fd);
+    must(plan, ::mount(host, target, nullptr, MS_BIND, nullptr), "dev", "bind mount", host);
+}
+
+void mount_dev(const ChildPlan& plan) noexcept {
+    must(plan, ::mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"), "dev", "mount tmpfs",
+         "/dev");
+    static const char* const devices[][2] = {{"/dev/null", "dev/null"},       {"/dev/zero", "dev/zero"},
+                                             {"/dev/full", "dev/full"},       {"/dev/random", "dev/random"},
+                                             {"/dev/urandom", "dev/urandom"}, {"/dev/tty", "dev/tty"}};
+    for (const auto& device : devices) bind_device(plan, device[0], device[1]);
+
+    must(plan, ::mkdir("dev/pts", 0755), "dev", "mkdir", "/dev/pts");
+    must(plan, ::mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+         "dev", "mount devpts", "/dev/pts");
+    must(plan, ::mkdir("dev/shm", 01777), "dev", "mkdir", "/dev/shm");
+    must(plan, ::mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"), "dev",
+         "mount tmpfs", "/dev/shm");
+
+    static const char* const links[][2] = {{"pts/ptmx", "dev/ptmx"},
+                                           {"/proc/self/fd", "dev/fd"},
+                                           {"/proc/self/fd/0", "dev/stdin"},
+                                           {"/proc/self/fd/1", "dev/stdout"},
+                                           {"/proc/self/fd/2", "dev/stderr"}};
+    for (const auto& link : links) must(plan, ::symlink(link[0], link[1]), "dev", "symlink", link[1]);
+}
+
+void mount_sys(const ChildPlan& plan) noexcept {
+    constexpr unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (::mount("sysfs", "sys", "sysfs", flags, nullptr) == 0) return;
+    // A fresh sysfs can be refused (it belongs to the network namespace's owner); a
+    // read-only bind of the host's is what remains.
+    must(plan, ::mount("/sys", "sys", nullptr, MS_BIND | MS_REC, nullptr), "sys", "bind mount", "/sys");
+    must(plan, ::mount(nullptr, "sys", nullptr, MS_BIND | MS_REMOUNT | flags, nullptr), "sys", "remount read-only", "/sys");
+}
+
+void bring_up_loopback(const ChildPlan& plan) noexcept {
+    const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) child_fail(plan, "network", errno, "socket");
+    struct ifreq request {};
+    std::memcpy(request.ifr_name, "lo", 3);
+    if (::ioctl(sock, SIOCGIFFLAGS, &request) != 0) child_fail(plan, "network", errno, "get flags of", "lo");
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (::ioctl(sock, SIOCSIFFLAGS, &request) != 0) child_fail(plan, "network", errno, "bring up", "lo");
+    ::close(sock);
+}
+
+// pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
+// the new root, with no directory needed for the old one.
+void pivot_into_root(const ChildPlan& plan) noexcept {
+    must(plan, static_cast<int>(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", "pivot_root", plan.root);
+    must(plan, ::umount2(".", MNT_DETACH), "pivot_root", "detach old root", "/");
+    must(plan, ::chdir("/"), "pivot_root", "chdir", "/");
+}
+
+} // namespace
+
+void child_enter_root(const ChildPlan& plan) noexcept {
+    // Nothing mounted from here on may propagate back to the host.
+    must(plan, ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount", "make mounts private", "/");
+    mount_overlay(plan);
+    must(plan, ::chdir(plan.root), "mount", "chdir", plan.root);
+    must(plan, ::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr), "proc", "mount proc", "/proc");
+    mount_dev(plan);
+    mount_sys(plan);
+    must(plan, ::sethostname(plan.hostname, std::strlen(plan.hostname)), "hostname", "sethostname", plan.hostname);
+    if (plan.new_network) bring_up_loopback(plan);
+    pivot_into_root(plan);
+}
+
+} // namespace strata::sandbox

@@ -1,0 +1,272 @@
+// run(): the parent's side of a container run, as a linear list of passes.
+#include "sandbox/sandbox.hpp"
+
+#include "sandbox/cgroup.hpp"
+#include "sandbox/child.hpp"
+#include "sandbox/overlay.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace strata::sandbox {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Strings for the child, owned here, with the null-terminated pointer arrays execve wants.
+class CStringArray {
+public:
+    explicit CStringArray(std::vector<std::string> strings) : strings_(std::move(strings)) {
+        for (const auto& s : strings_) pointers_.push_back(s.c_str());
+        pointers_.push_back(nullptr);
+    }
+    CStringArray(const CStringArray&) = delete;
+    CStringArray& operator=(const CStringArray&) = delete;
+    const char* const* get() const { return pointers_.data(); }
+
+private:
+    std::vector<std::string> strings_;
+    std::vector<const char*> pointers_;
+};
+
+std::string path_variable(const std::vector<std::string>& env) {
+    std::optional<std::string> path;
+    for (const auto& entry : env) {
+        if (entry.rfind("PATH=", 0) == 0) path = entry.substr(5);  // the last one wins, as in getenv after putenv
+    }
+    return path.value_or(default_path);
+}
+
+// What execvp would try, computed here so the child only loops over it.
+std::vector<std::string> exec_candidates(const Spec& spec) {
+    const auto& command = spec.argv.front();
+    if (command.find('/') != std::string::npos) return {command};
+    std::vector<std::string> candidates;
+    const std::string path_value = path_variable(spec.env);
+    std::string_view path = path_value;
+    for (;;) {
+        const auto end = path.find(':');
+        const auto dir = path.substr(0, end);
+        candidates.push_back((dir.empty() ? std::string(".") : std::string(dir)) + "/" + command);
+        if (end == std::string_view::npos) break;
+        path.remove_prefix(end + 1);
+    }
+    return candidates;
+}
+
+// "/a/b" -> {"/a", "/a/b"}: each directory that chdir needs, outermost first.
+std::vector<std::string> cwd_prefixes(const fs::path& cwd) {
+    std::vector<std::string> prefixes;
+    fs::path prefix = "/";
+    for (const auto& part : cwd.relative_path()) {
+        prefix /= part;
+        prefixes.push_back(prefix.string());
+    }
+    return prefixes;
+}
+
+fs::path normalized_cwd(const std::string& cwd) {
+    auto path = (fs::path("/") / cwd).lexically_normal();
+    // lexically_normal keeps a leading "/.." ; the container's root is its own parent.
+    std::string text = path.string();
+    while (text.rfind("/..", 0) == 0) text.erase(0, 3);
+    if (text.empty()) text = "/";
+    if (text.size() > 1 && text.back() == '/') text.pop_back();
+    return text;
+}
+
+void check_spec(const Spec& spec) {
+    if (spec.argv.empty()) throw Error("sandbox: no command to run");
+    for (const auto* dir : {&spec.upper_dir, &spec.work_dir, &spec.state_dir}) {
+        if (!dir->is_absolute()) throw Error("sandbox: '" + dir->string() + "' is not an absolute path");
+    }
+    for (const auto& dir : spec.lower_dirs) {
+        if (!dir.is_absolute()) throw Error("sandbox: '" + dir.string() + "' is not an absolute path");
+    }
+}
+
+// The cloned child, killed and reaped if the run is abandoned before it exits.
+class ChildProcess {
+public:
+    explicit ChildProcess(pid_t pid) : pid_(pid) {}
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+    ~ChildProcess() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        int status;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    pid_t pid() const { return pid_; }
+    int wait() {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0) {
+            if (errno != EINTR) throw_errno("waitpid", "sandbox init");
+        }
+        pid_ = 0;
+        return status;
+    }
+
+private:
+    pid_t pid_;
+};
+
+// Reads reports until every holder of the write end is gone, i.e. until PID 1 exits.
+std::vector<ChildReport> read_reports(int fd) {
+    std::vector<ChildReport> reports;
+    ChildReport report;
+    std::size_t have = 0;
+    for (;;) {
+        const ssize_t n = ::read(fd, reinterpret_cast<char*>(&report) + have, sizeof report - have);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", "sandbox report pipe");
+        }
+        if (n == 0) return reports;
+        have += static_cast<std::size_t>(n);
+        if (have == sizeof report) {
+            report.stage[sizeof report.stage - 1] = '\0';
+            report.message[sizeof report.message - 1] = '\0';
+            reports.push_back(report);
+            have = 0;
+        }
+    }
+}
+
+std::string describe(const ChildReport& report) {
+    return std::string(report.message) + ": " + std::strerror(report.error);
+}
+
+void set_status(Result& result, int status) {
+    if (WIFSIGNALED(status)) {
+        result.signal = WTERMSIG(status);
+        result.exit_code = 128 + WTERMSIG(status);
+    } else {
+        result.exit_code = WEXITSTATUS(status);
+    }
+}
+
+// Turns what the child said, and how PID 1 ended, into a Result, or throws for a sandbox
+// that could not be set up.
+Result interpret(const std::vector<ChildReport>& reports, int init_status) {
+    Result result;
+    bool have_status = false;
+    for (const auto& report : reports) {
+        switch (report.kind) {
+        case ChildReport::Kind::setup_failed:
+            throw Error(describe(report)).add_context(std::string("sandbox ") + report.stage);
+        case ChildReport::Kind::exec_failed:
+            result.exec_error = describe(report);
+            break;
+        case ChildReport::Kind::exited:
+            set_status(result, report.wait_status);
+            have_status = true;
+            break;
+        }
+    }
+    if (!have_status) {
+        // PID 1 itself was killed (SIGKILL from outside, or the OOM killer chose it).
+        if (WIFEXITED(init_status) && WEXITSTATUS(init_status) == 125)
+            throw Error("sandbox: the container's init exited before reporting");
+        set_status(result, init_status);
+    }
+    return result;
+}
+
+pid_t clone_child(bool new_network) {
+    // Without a new stack, clone() behaves like fork(): the child continues on a copy of ours.
+    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    if (new_network) flags |= CLONE_NEWNET;
+    const long pid = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+    if (pid < 0) throw_errno("clone", "sandbox namespaces");
+    return static_cast<pid_t>(pid);
+}
+
+void release_child(Fd& sync_write) {
+    const char go = 1;
+    write_all(sync_write.get(), &go, 1, "sandbox sync pipe");
+    sync_write.reset();
+}
+
+} // namespace
+
+Result run(const Spec& spec) {
+    check_spec(spec);
+    // Created first and destroyed last: its destructor kills whatever is left in it.
+    const auto cgroup = create_run_cgroup(spec.limits);
+
+    // Everything the child needs, prepared while we can still allocate and throw.
+    const StateLayout state = prepare_state_dir(spec.state_dir);
+    const auto lowers = overlay_lower_dirs(spec, state);
+    copy_root_attributes(lowers.front(), spec.upper_dir);
+    OverlayMount overlay = prepare_overlay(lowers, spec.upper_dir, spec.work_dir, state.root);
+    const std::string root = state.root.string();
+    const CStringArray argv(spec.argv);
+    const CStringArray envp(spec.env);
+    const CStringArray candidates(exec_candidates(spec));
+    const auto cwd = normalized_cwd(spec.cwd);
+    const std::string cwd_string = cwd.string();
+    const CStringArray prefixes(cwd_prefixes(cwd));
+    Pipe reports = make_pipe();
+    Pipe sync = make_pipe();
+
+    ChildPlan plan;
+    plan.error_fd = reports.write.get();
+    plan.sync_fd = sync.read.get();
+    plan.root = root.c_str();
+    plan.overlay_fd = overlay.mount_fd.get();
+    plan.legacy_options = overlay.legacy_options.c_str();
+    plan.legacy_dir = overlay.legacy_dir.empty() ? nullptr : overlay.legacy_dir.c_str();
+    plan.hostname = spec.hostname.c_str();
+    plan.new_network = !spec.host_network;
+    plan.cwd_prefixes = prefixes.get();
+    plan.cwd = cwd_string.c_str();
+    plan.uid = spec.uid;
+    plan.gid = spec.gid;
+    plan.groups = spec.groups.data();
+    plan.group_count = spec.groups.size();
+    plan.stdio[0] = spec.stdin_fd;
+    plan.stdio[1] = spec.stdout_fd;
+    plan.stdio[2] = spec.stderr_fd;
+    plan.argv = argv.get();
+    plan.envp = envp.get();
+    plan.exec_candidates = candidates.get();
+    std::vector<int> keep = {plan.error_fd, plan.sync_fd, plan.overlay_fd, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
+    keep.erase(std::remove(keep.begin(), keep.end(), -1), keep.end());
+    std::sort(keep.begin(), keep.end());
+    keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+    plan.keep_fds = keep.data();
+    plan.keep_count = keep.size();
+
+    ChildProcess child(clone_child(!spec.host_network));
+    if (child.pid() == 0) child_main(plan);
+
+    // Our copies of the child's ends go, so that EOF means the child is gone; the overlay
+    // fd goes too, so the mount dies with the child's mount namespace.
+    reports.write.reset();
+    sync.read.reset();
+    overlay.mount_fd.reset();
+    if (cgroup) cgroup->add_process(child.pid());
+    release_child(sync.write);
+
+    const auto messages = read_reports(reports.read.get());
+    Result result = interpret(messages, child.wait());
+    if (cgroup) {
+        result.oom_killed = cgroup->oom_killed();
+        cgroup->destroy();
+    }
+    return result;
+}
+
+} // namespace strata::sandbox

@@ -1,0 +1,39 @@
+#include "sandbox/view.hpp"
+
+#include "util/error.hpp"
+
+#include <sched.h>
+#include <string>
+#include <sys/mount.h>
+
+namespace strata::sandbox {
+
+void enter_private_mount_namespace() {
+    if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) throw_errno("make mounts private", "/");
+}
+
+ReadOnlyView::ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& mountpoint) {
+    if (lower_dirs.size() <= 1) {
+        path_ = lower_dirs.empty() ? mountpoint : lower_dirs.front();
+        return;
+    }
+    // Overlay without an upper directory is read-only. The legacy option string is
+    // limited to a page; enough for the chains a view is used for today.
+    std::string options = "lowerdir=";
+    for (std::size_t i = 0; i < lower_dirs.size(); ++i) {
+        if (i) options += ':';
+        options += lower_dirs[i].string();
+    }
+    options += ",redirect_dir=off,metacopy=off,index=off";
+    if (::mount("overlay", mountpoint.c_str(), "overlay", MS_RDONLY, options.c_str()) != 0)
+        throw_errno("mount overlay", mountpoint.string());
+    path_ = mountpoint;
+    mounted_ = true;
+}
+
+ReadOnlyView::~ReadOnlyView() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+} // namespace strata::sandbox
