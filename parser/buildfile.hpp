@@ -58,6 +58,11 @@ struct Instruction {
 
     // WORKDIR: unexpanded path.
     std::string path;
+
+    // FROM: unexpanded image reference or stage name, and the lower-cased `AS name` ("" if none).
+    // (FROM lines are not part of Stage::steps; the Stage describes them.)
+    std::string image;
+    std::string stage_name;
 };
 
 struct Stage {
@@ -66,7 +71,7 @@ struct Stage {
     Location loc;                  // of the FROM line
     std::string base;              // expanded image reference (or "scratch"); "" when base_stage is set
     std::optional<int> base_stage; // FROM <earlier stage name>
-    std::vector<Instruction> steps;
+    std::vector<Instruction> steps; // the instructions after FROM (the FROM itself is described above)
     std::vector<int> deps;         // stages this one needs: base_stage and COPY --from stages, sorted, unique
 };
 
@@ -77,11 +82,14 @@ struct ParseOptions {
 };
 
 struct Dag {
-    std::vector<KeyValue> global_args;  // ARGs before the first FROM
+    // ARGs before the first FROM, in order, with effective values: --build-arg overrides a
+    // default, defaults are expanded with the ARGs before them; nullopt = declared, no value.
+    std::vector<KeyValue> global_args;
     std::vector<Stage> stages;          // in file order, indexes preserved
     int target = 0;                     // index of the stage to build
     // Stage indexes reachable from the target, dependencies first (a valid build order).
     std::vector<int> build_order;
+    char escape = '\\';  // `# escape=` directive; pass it to expand_word()/expand_words()
 };
 
 // Parses the whole file and builds the DAG. Throws ParseError with file:line:col.
@@ -90,8 +98,10 @@ Dag parse_buildfile(std::string_view text, const ParseOptions& options);
 // Shell-word expansion with BuildKit's semantics ($VAR, ${VAR}, ${VAR:-w}, quotes, escapes).
 // expand_word: one string, no word splitting (ENV/LABEL/WORKDIR values).
 // expand_words: split into words (COPY sources).
+// Also ${VAR#p} ${VAR##p} ${VAR%p} ${VAR%%p} ${VAR/p/r} ${VAR//p/r} (p: * ? and escapes).
+// Throws strata::Error ("failed to process \"...\": ...") on bad syntax or ${VAR?msg}.
 using Environment = std::map<std::string, std::string>;
-std::string expand_word(std::string_view word, const Environment& env);
-std::vector<std::string> expand_words(std::string_view word, const Environment& env);
+std::string expand_word(std::string_view word, const Environment& env, char escape = '\\');
+std::vector<std::string> expand_words(std::string_view word, const Environment& env, char escape = '\\');
 
 } // namespace strata::parser
