@@ -72,7 +72,8 @@ public:
     fs::path blob_path(std::string_view digest) const;  // throws on a malformed digest
     BlobWriter new_blob();
     Descriptor put_blob(std::string_view data, std::string media_type);
-    std::string read_blob(std::string_view digest) const;  // verifies the content hash
+    // Reads a whole blob into memory (manifests, configs; never layers) and verifies its hash.
+    std::string read_blob(std::string_view digest) const;
 
     // --- images and refs
     // Writes the config and manifest blobs for these layers; returns the manifest descriptor.
@@ -106,6 +107,23 @@ public:
 private:
     fs::path root_;
 };
+
+// How unpack_layer treats whiteout entries.
+enum class WhiteoutMode {
+    // Into an empty snapshot directory, kept in overlay format: `.wh.<name>` becomes a
+    // 0:0 char device, `.wh..wh..opq` the trusted.overlay.opaque=y xattr (needs root).
+    overlay,
+    // Onto a directory that already holds the layers below (flattening): a whiteout
+    // deletes what it names, an opaque marker empties its directory of older entries.
+    apply,
+};
+
+// Unpacks a layer blob (gzip, zstd or plain tar, detected from its bytes; media_type
+// must be a layer type or empty) into target. Returns the layer's diff id (sha256 of the
+// uncompressed tar). A hostile entry (absolute, "..", through a symlink) throws an Error
+// naming it; target may then hold part of the layer, so unpack into a staging dir.
+std::string unpack_layer(const fs::path& blob, std::string_view media_type, const fs::path& target,
+                         WhiteoutMode mode = WhiteoutMode::overlay);
 
 // ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(n)).
 std::string next_chain_id(std::string_view parent_chain_id, std::string_view diff_id);

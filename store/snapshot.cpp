@@ -1,0 +1,85 @@
+// Snapshots: each layer unpacked once, in overlay format, under <root>/snapshots/<chain hex>.
+#include "store/internal.hpp"
+
+#include "util/error.hpp"
+#include "util/sha256.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace strata::store {
+
+fs::path Store::snapshot_dir(std::string_view chain_id) const {
+    if (!is_sha256_digest(chain_id)) throw Error("malformed chain id '" + std::string(chain_id) + "'");
+    return root_ / "snapshots" / std::string(chain_id.substr(7));
+}
+
+bool Store::has_snapshot(std::string_view chain_id) const {
+    struct stat st {};
+    return ::lstat(snapshot_dir(chain_id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+TempDir Store::new_snapshot_staging() const {
+    // A '.' prefix keeps staging dirs apart from committed (hex-named) snapshots.
+    TempDir staging(root_ / "snapshots", ".staging-");
+    // The snapshot root becomes "/" of the container: mkdtemp's 0700 would leak into it.
+    if (::chmod(staging.path().c_str(), 0755) != 0) throw_errno("chmod", staging.path().string());
+    return staging;
+}
+
+fs::path Store::commit_snapshot(TempDir&& staging, std::string_view chain_id) {
+    const fs::path target = snapshot_dir(chain_id);
+    TempDir owned = std::move(staging);  // dropped on every path that does not rename it
+    {
+        // The snapshot's files must be on disk before its name is: flush the filesystem.
+        Fd dir(::open(owned.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) throw_errno("open", owned.path().string());
+        if (::syncfs(dir.get()) != 0) throw_errno("syncfs", owned.path().string());
+    }
+    if (::renameat2(AT_FDCWD, owned.path().c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST) return target;  // someone committed this chain first; ours is dropped
+        throw_errno("rename", target.string());
+    }
+    owned.release();
+    fsync_path(target.parent_path());
+    return target;
+}
+
+namespace {
+
+// Unpacks one layer into a staging dir and commits it as chain_id's snapshot, after
+// checking that the blob and its tar are what the image claims.
+void unpack_snapshot(Store& store, const Descriptor& layer, const std::string& diff_id, const std::string& chain_id) {
+    TempDir staging = store.new_snapshot_staging();
+    const auto [tar_digest, blob_digest] =
+        detail::unpack_layer_hashed(store.blob_path(layer.digest), layer.media_type, staging.path(), WhiteoutMode::overlay);
+    if (blob_digest != layer.digest) throw Error("blob is corrupt: its content hashes to " + blob_digest);
+    // The chain id names content: a layer whose tar is not the diff id the config claims
+    // must not be stored under it, or it would poison every image that shares the chain.
+    if (tar_digest != diff_id) throw Error("diff id mismatch: config says " + diff_id + ", the layer is " + tar_digest);
+    store.commit_snapshot(std::move(staging), chain_id);
+}
+
+} // namespace
+
+std::vector<fs::path> Store::ensure_snapshots(const Image& image) {
+    const auto layers = image.layers();
+    const auto diff_ids = image.diff_ids();
+    const auto chains = chain_ids(diff_ids);
+    if (chains.size() != layers.size())
+        throw Error("image '" + image.manifest_descriptor.digest + "': diff ids and layers differ in number");
+    std::vector<fs::path> dirs;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        if (!has_snapshot(chains[i])) {
+            with_context("snapshot of layer " + std::to_string(i) + " (" + layers[i].digest + ")",
+                         [&] { unpack_snapshot(*this, layers[i], diff_ids[i], chains[i]); });
+        }
+        dirs.push_back(snapshot_dir(chains[i]));
+    }
+    return dirs;
+}
+
+} // namespace strata::store
