@@ -1,1 +1,56 @@
-int main() { return 0; }
+#include "cli/commands.hpp"
+
+#include "util/error.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+
+namespace strata::cli {
+
+long long parse_size(const std::string& text) {
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+        value = std::stoll(text, &used);
+    } catch (const std::exception&) {
+        throw Error("invalid size '" + text + "': expected a number with an optional unit b, k, m or g");
+    }
+    const std::string unit = text.substr(used);
+    long long scale = 1;
+    if (unit.empty() || unit == "b" || unit == "B") scale = 1;
+    else if (unit == "k" || unit == "K" || unit == "kb" || unit == "KiB") scale = 1LL << 10;
+    else if (unit == "m" || unit == "M" || unit == "mb" || unit == "MiB") scale = 1LL << 20;
+    else if (unit == "g" || unit == "G" || unit == "gb" || unit == "GiB") scale = 1LL << 30;
+    else throw Error("invalid size '" + text + "': unknown unit '" + unit + "'");
+    if (value <= 0) throw Error("invalid size '" + text + "': must be positive");
+    return value * scale;
+}
+
+} // namespace strata::cli
+
+int main(int argc, char** argv) {
+    using namespace strata::cli;
+    CLI::App app{"strata: a daemonless, reproducible container image builder"};
+    app.require_subcommand(1);
+    GlobalOptions global;
+    const char* env_root = std::getenv("STRATA_ROOT");
+    global.root = env_root && *env_root ? env_root : "/var/lib/strata";
+    app.add_option("--root", global.root, "Store root (default $STRATA_ROOT or /var/lib/strata)");
+    add_build_command(app, global);
+    add_run_command(app, global);
+    add_images_command(app, global);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const strata::Error& e) {
+        std::cerr << "strata: error: " << e.what() << "\n";
+        return global.exit_code ? global.exit_code : 1;
+    } catch (const std::exception& e) {
+        std::cerr << "strata: error: " << e.what() << "\n";
+        return 1;
+    }
+    return global.exit_code;
+}

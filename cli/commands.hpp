@@ -1,0 +1,23 @@
+#pragma once
+// Each subcommand lives in its own file and registers itself on the CLI11 app.
+// A subcommand's callback does the work; strata::Error escapes to main(), which prints
+// "strata: error: ..." once.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace strata::cli {
+
+struct GlobalOptions {
+    std::string root;  // --root, STRATA_ROOT, or /var/lib/strata
+    int exit_code = 0; // set by a subcommand that has its own exit status (run)
+};
+
+void add_build_command(CLI::App& app, GlobalOptions& global);
+void add_run_command(CLI::App& app, GlobalOptions& global);
+void add_images_command(CLI::App& app, GlobalOptions& global);
+
+// "512m" -> 536870912; plain numbers are bytes (docker's units: b, k, m, g).
+long long parse_size(const std::string& text);
+
+} // namespace strata::cli

@@ -1,0 +1,104 @@
+#include "runner/runner.hpp"
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+#include <cstdlib>
+
+namespace strata::runner {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<std::string> string_list(const json& config, const char* key) {
+    std::vector<std::string> out;
+    if (!config.contains("config") || !config["config"].is_object()) return out;
+    const json& rc = config["config"];
+    if (!rc.contains(key) || !rc[key].is_array()) return out;
+    for (const auto& v : rc[key])
+        if (v.is_string()) out.push_back(v.get<std::string>());
+    return out;
+}
+
+std::string string_field(const json& config, const char* key) {
+    if (!config.contains("config") || !config["config"].is_object()) return "";
+    const json& rc = config["config"];
+    return rc.contains(key) && rc[key].is_string() ? rc[key].get<std::string>() : "";
+}
+
+std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+
+} // namespace
+
+std::vector<std::string> container_argv(const json& image_config, const RunOptions& options) {
+    std::vector<std::string> argv;
+    if (options.entrypoint) {
+        if (!options.entrypoint->empty()) argv.push_back(*options.entrypoint);
+    } else {
+        argv = string_list(image_config, "Entrypoint");
+    }
+    if (!options.command.empty()) {
+        argv.insert(argv.end(), options.command.begin(), options.command.end());
+    } else if (!options.entrypoint) {
+        const auto cmd = string_list(image_config, "Cmd");
+        argv.insert(argv.end(), cmd.begin(), cmd.end());
+    }
+    return argv;
+}
+
+std::vector<std::string> container_env(const json& image_config, const std::vector<std::string>& overrides) {
+    std::vector<std::string> env = string_list(image_config, "Env");
+    for (const auto& entry : overrides) {
+        std::string full = entry;
+        if (entry.find('=') == std::string::npos) {
+            const char* host = std::getenv(entry.c_str());
+            if (!host) continue;  // docker drops `-e NAME` when the host has no NAME
+            full = entry + "=" + host;
+        }
+        bool replaced = false;
+        for (auto& e : env)
+            if (env_key(e) == env_key(full)) {
+                e = full;
+                replaced = true;
+            }
+        if (!replaced) env.push_back(full);
+    }
+    return env;
+}
+
+int run(store::Store& store, const RunOptions& options, std::ostream& diagnostics) {
+    const auto descriptor = store.resolve(options.image);
+    if (!descriptor) throw Error("image '" + options.image + "' is not in the store");
+    const store::Image image = store.load_image(*descriptor);
+    const auto snapshots = store.ensure_snapshots(image);
+
+    sandbox::Spec spec;
+    spec.lower_dirs.assign(snapshots.rbegin(), snapshots.rend());
+    spec.argv = container_argv(image.config, options);
+    if (spec.argv.empty()) throw Error("no command specified: the image has no Entrypoint or Cmd");
+    spec.env = container_env(image.config, options.env);
+    spec.cwd = !options.workdir.empty() ? options.workdir : string_field(image.config, "WorkingDir");
+    if (spec.cwd.empty()) spec.cwd = "/";
+    const auto user = sandbox::resolve_user(options.user.empty() ? string_field(image.config, "User") : options.user,
+                                            spec.lower_dirs);
+    spec.uid = user.uid;
+    spec.gid = user.gid;
+    spec.groups = user.groups;
+    if (!options.hostname.empty()) spec.hostname = options.hostname;
+    spec.limits = options.limits;
+
+    // The container's writable layer lives only as long as this run (docker's --rm).
+    const TempDir container(store.tmp_dir(), "container-");
+    spec.upper_dir = container.path() / "upper";
+    spec.work_dir = container.path() / "work";
+    spec.state_dir = container.path() / "state";
+    for (const auto& dir : {spec.upper_dir, spec.work_dir, spec.state_dir}) make_dirs(dir);
+
+    const sandbox::Result result = sandbox::run(spec);
+    if (!result.exec_error.empty()) diagnostics << "strata: error: " << result.exec_error << "\n";
+    if (result.oom_killed) diagnostics << "strata: container killed: out of memory\n";
+    return result.exit_code;
+}
+
+} // namespace strata::runner

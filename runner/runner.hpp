@@ -1,0 +1,34 @@
+#pragma once
+// image -> container: unpacks what the store lacks, stacks the image's snapshots under a
+// throw-away upper directory and runs the image's Entrypoint/Cmd in the sandbox.
+#include "sandbox/sandbox.hpp"
+#include "store/store.hpp"
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace strata::runner {
+
+struct RunOptions {
+    std::string image;                       // tag, digest or id prefix
+    std::vector<std::string> command;        // replaces the image's Cmd when not empty
+    std::optional<std::string> entrypoint;   // --entrypoint: replaces Entrypoint ("" clears it)
+    std::vector<std::string> env;            // -e K=V, or K to take the host's value
+    std::string workdir;                     // -w
+    std::string user;                        // -u
+    std::string hostname;
+    sandbox::Limits limits;
+};
+
+// docker's rules: Entrypoint + (command or Cmd); --entrypoint drops the image's Cmd.
+std::vector<std::string> container_argv(const nlohmann::json& image_config, const RunOptions& options);
+// The image's Env with the -e entries applied (a later entry for a key replaces it in place).
+std::vector<std::string> container_env(const nlohmann::json& image_config, const std::vector<std::string>& overrides);
+
+// Runs the container to completion with this process's stdio and returns its exit code
+// (126/127 when the command cannot be executed, as docker does).
+int run(store::Store& store, const RunOptions& options, std::ostream& diagnostics);
+
+} // namespace strata::runner

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package strata's build, tests and examples need, then builds
+# strata with CMake + Ninja into ./build (Release, -Werror). Idempotent.
+#   STRATA_SANITIZE=1  builds with ASan/UBSan into ./build-asan instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build ccache pkg-config
+  # libraries (see README: why each)
+  tao-pegtl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev nlohmann-json3-dev
+  catch2 libcurl4-openssl-dev libcli11-dev libseccomp-dev
+  # examples: a static shell to build base images from
+  busybox-static
+  # peers the integration tests check our images against
+  skopeo umoci runc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_dir=build
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+if [ "${STRATA_SANITIZE:-0}" = 1 ]; then
+  build_dir=build-asan
+  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZE=ON)
+fi
+cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
+cmake --build "$build_dir"
+echo "setup: built $build_dir/cli/strata"

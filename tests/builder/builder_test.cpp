@@ -1,0 +1,187 @@
+// The builder against a fake executor: what it asks the sandbox to run, what lands in the
+// image config, and when the cache answers instead of the executor.
+#include "builder/builder.hpp"
+#include "tests/common/shell.hpp"
+#include "util/fs.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+using namespace strata;
+using strata::test::ScratchDir;
+using strata::test::write_text;
+using json = nlohmann::json;
+
+namespace {
+
+// Records every spec; writes `file_to_write` into the upper dir like a real RUN would.
+class FakeExecutor final : public builder::Executor {
+public:
+    std::vector<sandbox::Spec> runs;
+    int exit_code = 0;
+    std::string file_to_write = "made-by-run";
+
+    sandbox::Result run(const sandbox::Spec& spec) override {
+        runs.push_back(spec);
+        if (!file_to_write.empty()) write_text(spec.upper_dir / file_to_write, "x\n");
+        sandbox::Result r;
+        r.exit_code = exit_code;
+        return r;
+    }
+};
+
+struct Fixture {
+    ScratchDir dir;
+    store::Store store{dir.path() / "root"};
+    std::filesystem::path context = dir.path() / "context";
+    FakeExecutor executor;
+    std::ostringstream progress;
+
+    Fixture() { std::filesystem::create_directories(context); }
+
+    builder::BuildResult build(const std::string& buildfile, const std::vector<std::string>& tags = {"t"},
+                               std::map<std::string, std::string> args = {}) {
+        builder::BuildOptions options;
+        options.buildfile_text = buildfile;
+        options.context_dir = context;
+        options.tags = tags;
+        options.build_args = std::move(args);
+        progress.str("");
+        return builder::build(store, executor, options, progress);
+    }
+
+    json config(const builder::BuildResult& r) { return store.load_image(r.manifest).config; }
+};
+
+} // namespace
+
+TEST_CASE("metadata instructions land in the image config with history", "[builder]") {
+    Fixture f;
+    const auto result = f.build("FROM scratch\n"
+                                "ENV A=1 B=two\n"
+                                "ENV C=${A}-$B\n"
+                                "WORKDIR /app\n"
+                                "WORKDIR sub\n"
+                                "LABEL version=\"1.0\" who=$B\n"
+                                "ENTRYPOINT [\"/bin/tool\"]\n"
+                                "CMD run --help\n");
+    const json c = f.config(result);
+    CHECK(c["config"]["Env"] == json::array({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1",
+                                             "B=two", "C=1-two"}));
+    CHECK(c["config"]["WorkingDir"] == "/app/sub");
+    CHECK(c["config"]["Labels"] == json({{"version", "1.0"}, {"who", "two"}}));
+    CHECK(c["config"]["Entrypoint"] == json::array({"/bin/tool"}));
+    CHECK(c["config"]["Cmd"] == json::array({"/bin/sh", "-c", "run --help"}));
+    CHECK(c["rootfs"]["diff_ids"].empty());
+    REQUIRE(c["history"].size() == 7);
+    CHECK(c["history"][0]["created_by"] == "ENV A=1 B=two");
+    CHECK(c["history"][0]["empty_layer"] == true);
+    CHECK(f.executor.runs.empty());
+    CHECK(f.store.resolve("t:latest")->digest == result.manifest.digest);
+}
+
+TEST_CASE("RUN asks the sandbox for the shell command with env, args, cwd and layers", "[builder]") {
+    Fixture f;
+    write_text(f.context / "file.txt", "content\n");
+    const std::string buildfile = "FROM scratch\n"
+                                  "ARG VERSION=1\n"
+                                  "ENV HOME=/root\n"
+                                  "COPY file.txt /data/\n"
+                                  "WORKDIR /data\n"
+                                  "RUN echo $VERSION > v\n"
+                                  "RUN [\"/bin/true\", \"exec form\"]\n";
+    const auto first = f.build(buildfile, {"t"}, {{"VERSION", "2"}});
+    REQUIRE(f.executor.runs.size() == 2);
+    const auto& run = f.executor.runs[0];
+    CHECK(run.argv == std::vector<std::string>{"/bin/sh", "-c", "echo $VERSION > v"});
+    CHECK(run.cwd == "/data");
+    CHECK(std::find(run.env.begin(), run.env.end(), "VERSION=2") != run.env.end());
+    CHECK(std::find(run.env.begin(), run.env.end(), "HOME=/root") != run.env.end());
+    REQUIRE(run.lower_dirs.size() == 1);  // the COPY layer
+    CHECK(std::filesystem::exists(run.lower_dirs[0] / "data" / "file.txt"));
+    CHECK(f.executor.runs[1].argv == std::vector<std::string>{"/bin/true", "exec form"});
+    CHECK(f.executor.runs[1].lower_dirs.size() == 2);
+    CHECK(f.config(first)["rootfs"]["diff_ids"].size() == 3);
+
+    SECTION("an unchanged rebuild runs nothing and gives the same digest") {
+        f.executor.runs.clear();
+        const auto again = f.build(buildfile, {"t"}, {{"VERSION", "2"}});
+        CHECK(f.executor.runs.empty());
+        CHECK(again.manifest.digest == first.manifest.digest);
+        CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 3);
+    }
+    SECTION("a changed build arg reruns only the steps that see it") {
+        f.executor.runs.clear();
+        f.build(buildfile, {"t"}, {{"VERSION", "3"}});
+        CHECK(f.executor.runs.size() == 2);  // both RUNs see VERSION in their env
+        CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 1);  // the COPY
+    }
+    SECTION("a changed context file reruns the COPY and everything on top of it") {
+        write_text(f.context / "file.txt", "changed\n");
+        f.executor.runs.clear();
+        const auto changed = f.build(buildfile, {"t"}, {{"VERSION", "2"}});
+        CHECK(f.executor.runs.size() == 2);
+        CHECK(changed.manifest.digest != first.manifest.digest);
+    }
+}
+
+TEST_CASE("a failing RUN names the line, the command and the exit code", "[builder]") {
+    Fixture f;
+    f.executor.exit_code = 2;
+    CHECK_THROWS_WITH(f.build("FROM scratch\n\nRUN make all\n"),
+                      Catch::Contains("Buildfile:3") && Catch::Contains("exit code 2") && Catch::Contains("make all"));
+    CHECK_FALSE(f.store.resolve("t"));
+}
+
+TEST_CASE("a RUN that changes nothing adds no layer", "[builder]") {
+    Fixture f;
+    f.executor.file_to_write.clear();
+    const auto r = f.build("FROM scratch\nRUN true\n");
+    const json c = f.config(r);
+    CHECK(c["rootfs"]["diff_ids"].empty());
+    CHECK(c["history"][0]["empty_layer"] == true);
+}
+
+TEST_CASE("multi-stage: COPY --from a stage, FROM a stage, --target", "[builder]") {
+    Fixture f;
+    write_text(f.context / "src" / "main.c", "int main(){}\n");
+    const std::string buildfile = "FROM scratch AS build\n"
+                                  "COPY src /src\n"
+                                  "RUN cc -o /out/app /src/main.c\n"
+                                  "FROM scratch AS unused\n"
+                                  "RUN will-not-run\n"
+                                  "FROM scratch\n"
+                                  "COPY --from=build /src/main.c /app/\n"
+                                  "CMD [\"/app/main.c\"]\n";
+    const auto r = f.build(buildfile);
+    REQUIRE(f.executor.runs.size() == 1);  // the unused stage is not built
+    CHECK(f.executor.runs[0].argv.back() == "cc -o /out/app /src/main.c");
+    const auto image = f.store.load_image(r.manifest);
+    REQUIRE(image.diff_ids().size() == 1);
+    const auto snapshots = f.store.ensure_snapshots(image);
+    CHECK(strata::test::read_text(snapshots.back() / "app" / "main.c") == "int main(){}\n");
+
+    f.executor.runs.clear();
+    builder::BuildOptions options;
+    options.buildfile_text = buildfile;
+    options.context_dir = f.context;
+    options.target = "build";
+    const auto target = builder::build(f.store, f.executor, options, f.progress);
+    CHECK(f.store.load_image(target.manifest).diff_ids().size() == 2);
+}
+
+TEST_CASE("ENTRYPOINT resets a CMD inherited from the base stage", "[builder]") {
+    Fixture f;
+    const auto r = f.build("FROM scratch AS base\nCMD [\"sh\"]\nFROM base\nENTRYPOINT [\"/bin/app\"]\n");
+    const json c = f.config(r);
+    CHECK(c["config"]["Entrypoint"] == json::array({"/bin/app"}));
+    CHECK_FALSE(c["config"].contains("Cmd"));
+}
+
+TEST_CASE("COPY reports a missing source and a base image that is not in the store", "[builder]") {
+    Fixture f;
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY missing.txt /\n"),
+                      Catch::Contains("Buildfile:2") && Catch::Contains("missing.txt"));
+    CHECK_THROWS_WITH(f.build("FROM nosuchimage\n"), Catch::Contains("nosuchimage") && Catch::Contains("not in the store"));
+}
