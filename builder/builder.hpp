@@ -1,0 +1,53 @@
+#pragma once
+// The builder runs a parsed Buildfile's DAG: each stage from its base, each step either
+// reused from the cache or executed, then the image assembled and tagged in the store.
+#include "parser/buildfile.hpp"
+#include "sandbox/sandbox.hpp"
+#include "store/store.hpp"
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace strata::builder {
+
+namespace fs = std::filesystem;
+
+// The seam between the builder and the kernel: the real one runs sandbox::run(); tests
+// use a fake that records specs and writes into the upper directory.
+class Executor {
+public:
+    virtual ~Executor() = default;
+    virtual sandbox::Result run(const sandbox::Spec& spec) = 0;
+};
+
+class SandboxExecutor final : public Executor {
+public:
+    sandbox::Result run(const sandbox::Spec& spec) override { return sandbox::run(spec); }
+};
+
+struct BuildOptions {
+    std::string buildfile_text;
+    std::string buildfile_name = "Buildfile";  // for error positions
+    fs::path context_dir = ".";
+    std::vector<std::string> tags;
+    std::map<std::string, std::string> build_args;
+    std::string target;
+    bool no_cache = false;
+    sandbox::Limits limits;
+    std::optional<long long> source_date_epoch;
+    int run_output_fd = 2;  // where RUN steps' stdout and stderr go
+};
+
+struct BuildResult {
+    store::Descriptor manifest;
+    std::string config_digest;
+};
+
+// Builds and tags the image; progress (and RUN output) goes to `progress`.
+BuildResult build(store::Store& store, Executor& executor, const BuildOptions& options, std::ostream& progress);
+
+} // namespace strata::builder

@@ -1,0 +1,211 @@
+#include "builder/copy.hpp"
+
+#include "builder/paths.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/sha256.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace strata::builder {
+
+namespace {
+
+bool has_wildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+struct stat lstat_or_throw(const fs::path& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat", path.string());
+    return st;
+}
+
+std::vector<std::string> sorted_names(const fs::path& dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+        names.push_back(it->path().filename().string());
+    if (ec) throw_error_code("read directory", dir.string(), ec.value());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::string read_link(const fs::path& path) {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+    if (n < 0) throw_errno("readlink", path.string());
+    return std::string(buf, static_cast<std::size_t>(n));
+}
+
+// Expands the wildcard components of `rel` one by one, each match resolved in root.
+void expand_pattern(const fs::path& root, const std::vector<std::string>& parts, std::size_t index,
+                    const std::string& prefix, std::vector<std::string>& out) {
+    if (index == parts.size()) {
+        out.push_back(prefix);
+        return;
+    }
+    const std::string& part = parts[index];
+    const auto join = [&](const std::string& name) { return prefix.empty() ? name : prefix + "/" + name; };
+    if (!has_wildcard(part)) {
+        expand_pattern(root, parts, index + 1, join(part), out);
+        return;
+    }
+    const fs::path dir = resolve_in_root(root, prefix, true);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    for (const auto& name : sorted_names(dir))
+        if (::fnmatch(part.c_str(), name.c_str(), 0) == 0) expand_pattern(root, parts, index + 1, join(name), out);
+}
+
+void hash_tree(Sha256& h, const fs::path& path, const std::string& rel) {
+    const struct stat st = lstat_or_throw(path);
+    const auto header = [&](char type) {
+        h.update(rel);
+        const std::string meta = std::string(1, '\0') + type + std::to_string(st.st_mode & 07777) + '\0';
+        h.update(meta);
+    };
+    if (S_ISDIR(st.st_mode)) {
+        header('d');
+        h.update("\n");
+        for (const auto& name : sorted_names(path)) hash_tree(h, path / name, rel + "/" + name);
+    } else if (S_ISLNK(st.st_mode)) {
+        header('l');
+        h.update(read_link(path));
+        h.update("\n");
+    } else if (S_ISREG(st.st_mode)) {
+        header('f');
+        Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) throw_errno("open", path.string());
+        Sha256 content;
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                throw_errno("read", path.string());
+            }
+            if (n == 0) break;
+            content.update(buf, static_cast<std::size_t>(n));
+        }
+        h.update(content.hex());
+        h.update("\n");
+    } else {
+        header('o');
+        h.update(std::to_string(st.st_rdev));
+        h.update("\n");
+    }
+}
+
+void set_times(const fs::path& path, const struct stat& st) {
+    const struct timespec times[2] = {st.st_mtim, st.st_mtim};
+    if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("utimensat", path.string());
+}
+
+void copy_file_data(const fs::path& source, const fs::path& target, const struct stat& st) {
+    Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!in) throw_errno("open", source.string());
+    ::unlink(target.c_str());  // a later source replaces an earlier one, as docker does
+    Fd out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out) throw_errno("create", target.string());
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(in.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", source.string());
+        }
+        if (n == 0) break;
+        write_all(out.get(), buf, static_cast<std::size_t>(n), target.c_str());
+    }
+    if (::fchown(out.get(), 0, 0) != 0) throw_errno("chown", target.string());
+    if (::fchmod(out.get(), st.st_mode & 07777) != 0) throw_errno("chmod", target.string());
+}
+
+void ensure_dir(const fs::path& target, mode_t mode) {
+    struct stat st {};
+    if (::lstat(target.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return;
+        if (::unlink(target.c_str()) != 0) throw_errno("unlink", target.string());
+    }
+    if (::mkdir(target.c_str(), 0700) != 0) throw_errno("mkdir", target.string());
+    if (::chown(target.c_str(), 0, 0) != 0) throw_errno("chown", target.string());
+    if (::chmod(target.c_str(), mode) != 0) throw_errno("chmod", target.string());
+}
+
+} // namespace
+
+std::vector<CopySource> match_sources(const fs::path& root, const std::string& pattern) {
+    const std::string rel = clean_relative(pattern).string();
+    std::vector<std::string> parts;
+    for (const auto& p : fs::path(rel)) parts.push_back(p.string());
+    std::vector<std::string> matches;
+    expand_pattern(root, parts, 0, "", matches);
+
+    std::vector<CopySource> sources;
+    for (const auto& m : matches) {
+        const fs::path path = resolve_in_root(root, m, true);
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR) continue;
+            throw_errno("stat", path.string());
+        }
+        sources.push_back({pattern, path, S_ISDIR(st.st_mode)});
+    }
+    if (sources.empty()) throw Error("no source files were specified: '" + pattern + "' matches nothing in the source");
+    return sources;
+}
+
+std::string hash_source(const fs::path& path) {
+    Sha256 h;
+    hash_tree(h, path, ".");
+    return h.digest();
+}
+
+void copy_entry(const fs::path& source, const fs::path& target) {
+    // The top-level source may be reached through a symlink (already resolved in root);
+    // everything below it is copied as it is, links included.
+    const struct stat st = lstat_or_throw(source);
+    if (S_ISDIR(st.st_mode)) {
+        ensure_dir(target, st.st_mode & 07777);
+        for (const auto& name : sorted_names(source)) copy_entry(source / name, target / name);
+    } else if (S_ISREG(st.st_mode)) {
+        copy_file_data(source, target, st);
+    } else if (S_ISLNK(st.st_mode)) {
+        ::unlink(target.c_str());
+        if (::symlink(read_link(source).c_str(), target.c_str()) != 0) throw_errno("symlink", target.string());
+        if (::lchown(target.c_str(), 0, 0) != 0) throw_errno("lchown", target.string());
+    } else if (S_ISFIFO(st.st_mode)) {
+        ::unlink(target.c_str());
+        if (::mkfifo(target.c_str(), st.st_mode & 07777) != 0) throw_errno("mkfifo", target.string());
+    } else {
+        throw Error("copy '" + source.string() + "': unsupported file type (devices and sockets are not copied)");
+    }
+    set_times(target, st);
+}
+
+void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir) {
+    fs::path here = snapshot;
+    fs::path lower = lower_view;
+    for (const auto& part : clean_relative(container_dir)) {
+        here /= part;
+        lower /= part;
+        struct stat existing {};
+        if (::lstat(here.c_str(), &existing) == 0) continue;
+        struct stat st {};
+        if (::stat(lower.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (::mkdir(here.c_str(), 0700) != 0) throw_errno("mkdir", here.string());
+            if (::chown(here.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("chown", here.string());
+            if (::chmod(here.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", here.string());
+            set_times(here, st);
+        } else {
+            ensure_dir(here, 0755);
+        }
+    }
+}
+
+} // namespace strata::builder
