@@ -182,7 +182,7 @@ private:
 
         const sandbox::Result result = executor_.run(spec);
         if (!result.exec_error.empty()) throw Error("RUN cannot start: " + result.exec_error);
-        if (result.oom_killed) throw Error("RUN was killed: out of memory");
+        if (result.oom_killed) throw Error("RUN was killed: " + sandbox::describe_oom(options_.limits) + ": " + quote_argv(argv));
         if (result.exit_code != 0)
             throw Error("RUN failed with exit code " + std::to_string(result.exit_code) + ": " + quote_argv(argv));
     }

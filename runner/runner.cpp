@@ -97,7 +97,7 @@ int run(store::Store& store, const RunOptions& options, std::ostream& diagnostic
 
     const sandbox::Result result = sandbox::run(spec);
     if (!result.exec_error.empty()) diagnostics << "strata: error: " << result.exec_error << "\n";
-    if (result.oom_killed) diagnostics << "strata: container killed: out of memory\n";
+    if (result.oom_killed) diagnostics << "strata: container killed: " << sandbox::describe_oom(options.limits) << "\n";
     return result.exit_code;
 }
 

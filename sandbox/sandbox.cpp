@@ -269,4 +269,11 @@ Result run(const Spec& spec) {
     return result;
 }
 
+std::string describe_oom(const Limits& limits) {
+    if (!limits.memory_bytes) return "out of memory";
+    const std::int64_t mib = *limits.memory_bytes >> 20;
+    if (mib > 0 && (*limits.memory_bytes & ((1 << 20) - 1)) == 0) return "out of memory (limit " + std::to_string(mib) + " MiB)";
+    return "out of memory (limit " + std::to_string(*limits.memory_bytes) + " bytes)";
+}
+
 } // namespace strata::sandbox

@@ -55,6 +55,9 @@ struct Result {
 // (with the stage that failed, e.g. "mount overlay '/x': Invalid argument").
 Result run(const Spec& spec);
 
+// "out of memory (limit 64 MiB)", for reporting an OOM kill the way users read limits.
+std::string describe_oom(const Limits& limits);
+
 // Resolves a docker-style user ("", "name", "uid", "name:group", "uid:gid") against
 // etc/passwd and etc/group found in the layers (topmost first). Numeric ids need no files.
 struct User {

@@ -169,3 +169,27 @@ TEST_CASE("skopeo and umoci read images from the store", "[integration]") {
     CHECK(hello.find("Hello from ${APP_NAME}") != std::string::npos);
     CHECK(fs::is_symlink(bundle.path() / "b" / "rootfs" / "bin" / "sh"));
 }
+
+TEST_CASE("memory and pids limits apply to RUN steps and to strata run", "[integration]") {
+    auto& s = example_store();
+    REQUIRE(s.busybox_build.exit_code == 0);
+    ScratchDir ctx;
+    write_text(ctx.path() / "Buildfile", "FROM busybox\nRUN x=$(yes | head -c 200000000); echo survived\n");
+    const auto build = s.strata("build -m 32m -t oom " + quote(ctx.path().string()));
+    INFO(build.output);
+    CHECK(build.exit_code == 1);
+    CHECK(build.output.find("Buildfile:2") != std::string::npos);
+    CHECK(build.output.find("out of memory (limit 32 MiB)") != std::string::npos);
+
+    const auto run = s.strata("run -m 32m busybox sh -c 'x=$(yes | head -c 200000000); echo survived'");
+    INFO(run.output);
+    CHECK(run.exit_code == 137);
+    CHECK(run.output.find("killed: out of memory (limit 32 MiB)") != std::string::npos);
+    CHECK(run.output.find("survived") == std::string::npos);
+
+    const auto pids = s.strata("run --pids-limit 8 busybox sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; wait'");
+    INFO(pids.output);
+    CHECK(pids.output.find("can't fork") != std::string::npos);
+    const auto enough = s.strata("run --pids-limit 8 busybox sh -c 'sleep 0 & wait; echo ok'");
+    CHECK(enough.output == "ok\n");
+}
