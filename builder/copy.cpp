@@ -3,6 +3,7 @@
 #include "builder/paths.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/fs.hpp"
 #include "util/sha256.hpp"
 
 #include <algorithm>
@@ -35,12 +36,6 @@ std::vector<std::string> sorted_names(const fs::path& dir) {
     return names;
 }
 
-std::string read_link(const fs::path& path) {
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
-    if (n < 0) throw_errno("readlink", path.string());
-    return std::string(buf, static_cast<std::size_t>(n));
-}
 
 // Expands the wildcard components of `rel` one by one, each match resolved in root.
 void expand_pattern(const fs::path& root, const std::vector<std::string>& parts, std::size_t index,
@@ -83,15 +78,7 @@ void hash_tree(Sha256& h, const fs::path& path, const std::string& rel) {
         if (!fd) throw_errno("open", path.string());
         Sha256 content;
         char buf[65536];
-        for (;;) {
-            ssize_t n = ::read(fd.get(), buf, sizeof buf);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                throw_errno("read", path.string());
-            }
-            if (n == 0) break;
-            content.update(buf, static_cast<std::size_t>(n));
-        }
+        while (const std::size_t n = read_some(fd.get(), buf, sizeof buf, path.c_str())) content.update(buf, n);
         h.update(content.hex());
         h.update("\n");
     } else {
@@ -113,15 +100,7 @@ void copy_file_data(const fs::path& source, const fs::path& target, const struct
     Fd out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out) throw_errno("create", target.string());
     char buf[1 << 16];
-    for (;;) {
-        ssize_t n = ::read(in.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("read", source.string());
-        }
-        if (n == 0) break;
-        write_all(out.get(), buf, static_cast<std::size_t>(n), target.c_str());
-    }
+    while (const std::size_t n = read_some(in.get(), buf, sizeof buf, source.c_str())) write_all(out.get(), buf, n, target.c_str());
     if (::fchown(out.get(), 0, 0) != 0) throw_errno("chown", target.string());
     if (::fchmod(out.get(), st.st_mode & 07777) != 0) throw_errno("chmod", target.string());
 }

@@ -1,6 +1,7 @@
 #include "builder/paths.hpp"
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -41,12 +42,6 @@ fs::path join_stack(const std::vector<std::string>& stack) {
     return out;
 }
 
-std::string read_link(const fs::path& path) {
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
-    if (n < 0) throw_errno("readlink", path.string());
-    return std::string(buf, static_cast<std::size_t>(n));
-}
 
 } // namespace
 

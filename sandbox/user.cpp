@@ -38,15 +38,8 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 std::string read_all(int fd, const std::string& what) {
     std::string out;
     char buf[8192];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("read", what);
-        }
-        if (n == 0) return out;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
+    while (const std::size_t n = read_some(fd, buf, sizeof buf, what.c_str())) out.append(buf, n);
+    return out;
 }
 
 bool is_whiteout(int dirfd, const char* name) {

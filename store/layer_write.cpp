@@ -3,6 +3,8 @@
 #include "store/internal.hpp"
 #include "store/store.hpp"
 
+#include "util/fd.hpp"
+#include "util/fs.hpp"
 #include "util/sha256.hpp"
 
 #include <archive_entry.h>
@@ -211,7 +213,7 @@ private:
                 return;
             }
         }
-        if (S_ISLNK(st.st_mode)) archive_entry_set_symlink(e.get(), read_link(path, st).c_str());
+        if (S_ISLNK(st.st_mode)) archive_entry_set_symlink(e.get(), read_link(path).c_str());
         if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) archive_entry_set_rdev(e.get(), st.st_rdev);
         if (S_ISREG(st.st_mode)) archive_entry_set_size(e.get(), st.st_size);
         write_header(e.get(), rel);
@@ -249,14 +251,6 @@ private:
         }
     }
 
-    static std::string read_link(const fs::path& path, const struct stat& st) {
-        std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
-        const ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
-        if (n < 0) throw_errno("readlink", path.string());
-        if (static_cast<std::size_t>(n) >= target.size()) throw Error("symlink '" + path.string() + "' changed while tarring");
-        target.resize(static_cast<std::size_t>(n));
-        return target;
-    }
 
     void write_header(archive_entry* e, const std::string& rel) {
         if (archive_write_header(a_, e) != ARCHIVE_OK)
@@ -269,11 +263,8 @@ private:
         if (!fd) throw_errno("open", path.string());
         off_t left = size;
         while (left > 0) {
-            const ssize_t n = ::read(fd.get(), data_.data(), std::min<std::size_t>(data_.size(), static_cast<std::size_t>(left)));
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                throw_errno("read", path.string());
-            }
+            const auto n = static_cast<ssize_t>(
+                read_some(fd.get(), data_.data(), std::min<std::size_t>(data_.size(), static_cast<std::size_t>(left)), path.c_str()));
             if (n == 0) throw Error("file '" + path.string() + "' shrank while tarring");
             if (archive_write_data(a_, data_.data(), static_cast<std::size_t>(n)) != n)
                 throw Error("tar data of '" + path.string() + "': " + detail::archive_message(a_));

@@ -19,6 +19,14 @@ Pipe make_pipe() {
     return Pipe{Fd(fds[0]), Fd(fds[1])};
 }
 
+std::size_t read_some(int fd, void* data, std::size_t size, const char* what) {
+    for (;;) {
+        const ssize_t n = ::read(fd, data, size);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno != EINTR) throw_errno("read", what);
+    }
+}
+
 void write_all(int fd, const void* data, std::size_t size, const char* what) {
     const char* p = static_cast<const char*>(data);
     while (size > 0) {

@@ -34,6 +34,9 @@ struct Pipe {
 };
 Pipe make_pipe();
 
+// Reads up to `size` bytes (retrying EINTR); 0 means end of file. Throws on error.
+std::size_t read_some(int fd, void* data, std::size_t size, const char* what);
+
 // Writes all of data or throws (retries EINTR and short writes).
 void write_all(int fd, const void* data, std::size_t size, const char* what);
 

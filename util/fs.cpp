@@ -16,16 +16,21 @@ std::string read_file(const fs::path& path) {
     if (!fd) throw_errno("open", path.string());
     std::string out;
     char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("read", path.string());
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
+    while (const std::size_t n = read_some(fd.get(), buf, sizeof buf, path.c_str())) out.append(buf, n);
     return out;
+}
+
+std::string read_link(const fs::path& path) {
+    std::string target(256, '\0');
+    for (;;) {
+        const ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+        if (n < 0) throw_errno("readlink", path.string());
+        if (static_cast<std::size_t>(n) < target.size()) {
+            target.resize(static_cast<std::size_t>(n));
+            return target;
+        }
+        target.resize(target.size() * 2);  // possibly truncated: try again with more room
+    }
 }
 
 void fsync_path(const fs::path& path) {

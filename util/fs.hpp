@@ -13,6 +13,8 @@ namespace fs = std::filesystem;
 std::string read_file(const fs::path& path);
 // Writes to a temp file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory.
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode = 0644);
+// The target of a symbolic link, without following it.
+std::string read_link(const fs::path& path);
 void fsync_path(const fs::path& path);  // fsync a file or directory by path
 void make_dirs(const fs::path& path, unsigned mode = 0755);
 // Removes a tree; errors other than "does not exist" are thrown.
