@@ -15,6 +15,8 @@ packages=(
   busybox-static
   # peers the integration tests check our images against
   skopeo umoci runc
+  # tests/oci-schema: validates OCI documents against the image-spec JSON schemas
+  python3-jsonschema
 )
 
 missing=()
@@ -32,7 +34,9 @@ build_dir=build
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
 if [ "${STRATA_SANITIZE:-0}" = 1 ]; then
   build_dir=build-asan
-  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZE=ON)
+  # -Werror gates the Release build; with sanitizers GCC 12 reports false
+  # maybe-uninitialized warnings inside libstdc++'s <regex> (used by Catch2).
+  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON -DSTRATA_WERROR=OFF)
 fi
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir"
