@@ -20,7 +20,7 @@ namespace strata::builder {
 namespace {
 
 std::string location_of(const parser::Instruction& step, const std::string& file) {
-    return file + ":" + std::to_string(step.loc.line);
+    return file + ":" + std::to_string(step.loc.line) + ":" + std::to_string(step.loc.column);
 }
 
 class Build {
@@ -52,7 +52,12 @@ private:
         for (std::size_t i = 0; i < stage.steps.size(); ++i) {
             const auto& step = stage.steps[i];
             out_ << "[" << label << " " << (i + 2) << "/" << total << "] " << step.original << std::flush;
-            with_context(location_of(step, options_.buildfile_name), [&] { dispatch(step, state); });
+            try {
+                with_context(location_of(step, options_.buildfile_name), [&] { dispatch(step, state); });
+            } catch (...) {
+                out_ << "\n" << std::flush;  // end the step's progress line before the error is printed
+                throw;
+            }
         }
         return state;
     }
