@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <unistd.h>
 
 using namespace strata::test;
 namespace fs = std::filesystem;
@@ -154,7 +155,7 @@ TEST_CASE("a syntax error names file, line and column", "[integration]") {
     CHECK(r.output.find("Buildfile:2:1: ") != std::string::npos);
 }
 
-TEST_CASE("skopeo and umoci read images from the store", "[integration]") {
+TEST_CASE("skopeo and umoci read images from the store, and runc runs one", "[integration]") {
     auto& s = example_store();
     REQUIRE(s.hello_build.exit_code == 0);
     const std::string layout = (s.root / "oci").string();
@@ -172,6 +173,17 @@ TEST_CASE("skopeo and umoci read images from the store", "[integration]") {
     const auto hello = read_text(bundle.path() / "b" / "rootfs" / "usr" / "local" / "bin" / "hello");
     CHECK(hello.find("Hello from ${APP_NAME}") != std::string::npos);
     CHECK(fs::is_symlink(bundle.path() / "b" / "rootfs" / "bin" / "sh"));
+
+    // The unpacked bundle runs in runc, another runtime, with the image's Env and Cmd.
+    const fs::path config_path = bundle.path() / "b" / "config.json";
+    auto config = nlohmann::json::parse(read_text(config_path));
+    config["process"]["terminal"] = false;  // no tty in tests
+    write_text(config_path, config.dump());
+    const std::string id = "strata-test-" + std::to_string(::getpid());
+    const auto runc = sh("runc run -b " + quote((bundle.path() / "b").string()) + " " + id + " </dev/null");
+    INFO(runc.output);
+    CHECK(runc.exit_code == 0);
+    CHECK(runc.output.find("Hello from hello, built by strata") != std::string::npos);
 }
 
 TEST_CASE("memory and pids limits apply to RUN steps and to strata run", "[integration]") {
