@@ -16,6 +16,7 @@ struct GlobalOptions {
 void add_build_command(CLI::App& app, GlobalOptions& global);
 void add_run_command(CLI::App& app, GlobalOptions& global);
 void add_images_command(CLI::App& app, GlobalOptions& global);
+void add_parse_command(CLI::App& app, GlobalOptions& global);
 
 // "512m" -> 536870912; plain numbers are bytes (docker's units: b, k, m, g).
 long long parse_size(const std::string& text);

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     add_build_command(app, global);
     add_run_command(app, global);
     add_images_command(app, global);
+    add_parse_command(app, global);
 
     try {
         app.parse(argc, argv);

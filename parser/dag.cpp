@@ -20,7 +20,8 @@ std::string describe(const Location& loc) {
 class DagBuilder {
 public:
     DagBuilder(std::string_view text, const ParseOptions& options)
-        : text_(text), options_(options), ast_(parse_ast(text, options.filename)) {}
+        : text_(text), options_(options), ast_(parse_ast(text, options.filename)),
+          global_env_(options.predefined_args.begin(), options.predefined_args.end()) {}
 
     Dag build() {
         for (const auto& node : ast_.root.children) {
@@ -34,6 +35,7 @@ public:
             resolve_edges(stage);
         }
         dag_.escape = ast_.escape;
+        dag_.directives = ast_.directives;
         dag_.target = find_target();
         dag_.build_order = reachable_from(dag_.target);
         return std::move(dag_);
@@ -62,6 +64,9 @@ private:
                 pair.value = given->second;
             } else if (pair.value) {
                 pair.value = expand_at(node, *pair.value);
+            } else if (const auto predefined = options_.predefined_args.find(pair.key);
+                       predefined != options_.predefined_args.end()) {
+                pair.value = predefined->second;
             }
             if (pair.value) {
                 global_env_[pair.key] = *pair.value;
@@ -78,6 +83,7 @@ private:
         stage.name = from.stage_name;
         stage.loc = from.loc;
         stage.base = expand_at(node, from.image);
+        stage.platform = expand_at(node, from.platform);
         if (stage.base.empty()) {
             fail_at(node, ast_, text_, "FROM: base name \"" + from.image + "\" expands to an empty string");
         }
@@ -135,32 +141,53 @@ private:
             stage.deps.push_back(base->index);
         }
         for (auto& step : stage.steps) {
-            if (step.kind != Kind::copy || step.copy_from.empty()) {
-                continue;
+            if (step.kind == Kind::copy && !step.copy_from.empty()) {
+                resolve_copy_from(stage, step);
             }
-            if (const Stage* source = copy_source(step)) {
-                require_earlier(stage, step.loc, *source, "COPY --from=" + step.copy_from);
-                step.copy_from_stage = source->index;
-                stage.deps.push_back(source->index);
+            for (auto& mount : step.mounts) {
+                if (mount.from.empty()) {
+                    continue;
+                }
+                if (const Stage* source = stage_or_index(mount.from, step.loc, "RUN --mount from=")) {
+                    require_earlier(stage, step.loc, *source, "RUN --mount from=" + mount.from);
+                    mount.from_stage = source->index;
+                    stage.deps.push_back(source->index);
+                }
             }
         }
         std::sort(stage.deps.begin(), stage.deps.end());
         stage.deps.erase(std::unique(stage.deps.begin(), stage.deps.end()), stage.deps.end());
     }
 
+    // BuildKit expands --from with the global ARGs before it looks for a stage of that name.
+    void resolve_copy_from(Stage& stage, Instruction& step) {
+        try {
+            step.copy_from_expanded = expand_word(step.copy_from, global_env_, ast_.escape);
+        } catch (const ParseError&) {
+            throw;
+        } catch (const Error& e) {
+            fail_at_location(step.loc, "COPY --from=" + step.copy_from + ": " + e.message());
+        }
+        if (const Stage* source = stage_or_index(step.copy_from_expanded, step.loc, "COPY --from=")) {
+            require_earlier(stage, step.loc, *source, "COPY --from=" + step.copy_from);
+            step.copy_from_stage = source->index;
+            stage.deps.push_back(source->index);
+        }
+    }
+
     // A stage name or index; anything else is an image reference.
-    const Stage* copy_source(const Instruction& copy) const {
-        if (const Stage* named = stage_named(copy.copy_from)) {
+    const Stage* stage_or_index(const std::string& from, const Location& where, const std::string& what) const {
+        if (const Stage* named = stage_named(from)) {
             return named;
         }
-        const auto& from = copy.copy_from;
-        if (from.size() > 9 || !std::all_of(from.begin(), from.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        if (from.empty() || from.size() > 9 ||
+            !std::all_of(from.begin(), from.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             return nullptr;
         }
         const auto index = static_cast<std::size_t>(std::stoi(from));
         if (index >= dag_.stages.size()) {
-            fail_at_location(copy.loc, "COPY --from=" + from + ": there is no stage " + from + " (the file has " +
-                                           std::to_string(dag_.stages.size()) + " stages)");
+            fail_at_location(where, what + from + ": there is no stage " + from + " (the file has " +
+                                        std::to_string(dag_.stages.size()) + " stages)");
         }
         return &dag_.stages[index];
     }

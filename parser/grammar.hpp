@@ -7,6 +7,7 @@
 // The rules that involve the escape character are templates on it, because a
 // `# escape=` directive switches it for the rest of the file.
 #include <tao/pegtl.hpp>
+#include <tao/pegtl/contrib/analyze_traits.hpp>
 
 namespace strata::parser::grammar {
 
@@ -39,8 +40,10 @@ struct continuation : seq<one<E>, star<one<' ', '\t'>>, star<one<'\r'>>, line_en
 
 // Text of one physical line up to (not including) a continuation or the newline.
 // A run of two or more escape characters is plain text: `a\\` does not continue.
+// Runs of ordinary characters are taken in one piece (speed on huge lines).
 template <char E>
-struct body_piece : sor<seq<one<E>, plus<one<E>>>, seq<not_at<continuation<E>>, not_one<'\n'>>> {};
+struct body_piece
+    : sor<plus<not_one<'\n', E>>, seq<one<E>, plus<one<E>>>, seq<not_at<continuation<E>>, not_one<'\n'>>> {};
 template <char E>
 struct line_body : star<body_piece<E>> {};
 
@@ -58,10 +61,31 @@ struct instruction : seq<star<ws>, keyword<E>, line_body<E>, star<continued_line
 struct stray_text : plus<not_one<'\n'>> {};
 struct stray_line : seq<star<ws>, stray_text, opt<one<'\n'>>> {};
 
+// The bodies of the heredocs an instruction just opened (RUN <<EOF): the physical lines
+// up to each terminator. Which heredocs are open is only known once the instruction's
+// action has run, so this rule asks the parse state; it consumes nothing when none are.
+struct heredoc_bodies {
+    using rule_t = heredoc_bodies;
+    using subs_t = type_list<>;
+
+    template <apply_mode A, rewind_mode M, template <typename...> class Action,
+              template <typename...> class Control, typename ParseInput, typename State>
+    static bool match(ParseInput& in, State& state) {
+        state.read_heredoc_bodies(in);
+        return true;
+    }
+};
+
 template <char E>
-struct item : sor<blank_line, trailing_blanks, comment_line, instruction<E>, stray_line> {};
+struct item : sor<blank_line, trailing_blanks, comment_line, seq<instruction<E>, heredoc_bodies>, stray_line> {};
 
 template <char E>
 struct body : seq<star<item<E>>, eof> {};
 
 } // namespace strata::parser::grammar
+
+namespace tao::pegtl {
+// For analyze(): heredoc_bodies may succeed without consuming input.
+template <typename Name>
+struct analyze_traits<Name, strata::parser::grammar::heredoc_bodies> : analyze_opt_traits<> {};
+} // namespace tao::pegtl

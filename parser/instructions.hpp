@@ -5,8 +5,9 @@
 
 namespace strata::parser {
 
-// Throws ParseError at the node's keyword: unknown or not yet supported instructions,
-// wrong argument counts, unknown flags.
+// Throws ParseError at the node's keyword (or at the flag, for a bad flag): unknown
+// instructions (with the nearest known one suggested), wrong argument counts, unknown
+// flags and bad flag values.
 Instruction to_instruction(const Node& node, const Ast& ast, std::string_view text);
 
 // The location of a node's keyword and a ParseError there.

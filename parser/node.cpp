@@ -3,6 +3,7 @@
 #include "parser/node.hpp"
 
 #include "parser/grammar.hpp"
+#include "parser/heredoc.hpp"
 #include "parser/text.hpp"
 #include "parser/utf8.hpp"
 
@@ -19,6 +20,16 @@ namespace strata::parser {
 namespace {
 
 constexpr std::string_view line_blanks = " \t\v\f\r";
+
+// More arguments on one instruction is an error: each is a Node, and a line of "a a a ..."
+// must not be able to claim gigabytes. Real files stay far below.
+constexpr std::size_t max_arguments = 1000000;
+
+void count_argument(std::size_t count) {
+    if (count >= max_arguments) {
+        throw Error("too many arguments in one instruction (the limit is " + std::to_string(max_arguments) + ")");
+    }
+}
 
 bool is_line_blank(char c) { return line_blanks.find(c) != std::string_view::npos; }
 
@@ -43,26 +54,34 @@ std::vector<std::string> split_on_blanks(std::string_view text) {
     std::vector<std::string> words;
     while (!(text = trim(text)).empty()) {
         auto [word, rest] = split_first_word(text);
+        count_argument(words.size());
         words.emplace_back(word);
         text = rest;
     }
     return words;
 }
 
-Node make_chain(const std::vector<std::string>& values) {
+// Values are moved in: a single argument may be a 100 MB line.
+Node make_chain(std::vector<std::string> values) {
     Node head;
     Node* tail = nullptr;
-    for (const auto& value : values) {
+    for (auto& value : values) {
         if (tail == nullptr) {
-            head.value = value;
+            head.value = std::move(value);
             tail = &head;
         } else {
             tail->next = std::make_unique<Node>();
             tail = tail->next.get();
-            tail->value = value;
+            tail->value = std::move(value);
         }
     }
     return head;
+}
+
+Node single_argument(std::string_view text) {
+    Node node;
+    node.value = std::string(text);
+    return node;
 }
 
 // Flags at the start of the arguments (BuildKit extractBuilderFlags): words starting with
@@ -156,6 +175,7 @@ std::vector<std::string> parse_words(std::string_view rest, char escape) {
         }
         if (pos == rest.size()) {
             if (blank_ok || !word.empty()) {
+                count_argument(words.size());
                 words.push_back(word);
             }
             break;
@@ -165,6 +185,7 @@ std::vector<std::string> parse_words(std::string_view rest, char escape) {
             if (utf8::is_space(rune.value)) {
                 phase = in_spaces;
                 if (blank_ok || !word.empty()) {
+                    count_argument(words.size());
                     words.push_back(word);
                 }
                 word.clear();
@@ -217,15 +238,19 @@ struct JsonArrayCollector : nlohmann::json::json_sax_t {
     bool number_float(number_float_t, const string_t&) override { return element(); }
     bool string(string_t& value) override {
         if (depth == 1) {
+            count_argument(strings.size());
             strings.push_back(value);
         }
         return true;
     }
     bool binary(binary_t&) override { return element(); }
+    // Go's encoding/json refuses nesting deeper than 10000; BuildKit then reads the text
+    // as the plain form. Stopping there also bounds the work on "[[[[...".
+    static constexpr int max_depth = 10000;
+
     bool start_object(std::size_t) override {
         element();
-        ++depth;
-        return true;
+        return ++depth <= max_depth;
     }
     bool key(string_t&) override { return true; }
     bool end_object() override {
@@ -236,8 +261,7 @@ struct JsonArrayCollector : nlohmann::json::json_sax_t {
         if (depth > 0) {
             element();
         }
-        ++depth;
-        return true;
+        return ++depth <= max_depth;
     }
     bool end_array() override {
         --depth;
@@ -271,7 +295,7 @@ using ArgParser = std::function<void(Node&, std::string_view rest, char escape)>
 void args_whitespace_delimited(Node& node, std::string_view rest, char) {
     auto words = split_on_blanks(rest);
     if (!words.empty()) {
-        node.next = std::make_unique<Node>(make_chain(words));
+        node.next = std::make_unique<Node>(make_chain(std::move(words)));
     }
 }
 
@@ -279,7 +303,7 @@ void args_maybe_json_list(Node& node, std::string_view rest, char escape) {
     if (auto elements = parse_json_array(rest)) {
         node.json = true;
         if (!elements->empty()) {
-            node.next = std::make_unique<Node>(make_chain(*elements));
+            node.next = std::make_unique<Node>(make_chain(std::move(*elements)));
         }
         return;
     }
@@ -293,16 +317,16 @@ void args_maybe_json(Node& node, std::string_view rest, char) {
     if (auto elements = parse_json_array(rest)) {
         node.json = true;
         if (!elements->empty()) {
-            node.next = std::make_unique<Node>(make_chain(*elements));
+            node.next = std::make_unique<Node>(make_chain(std::move(*elements)));
         }
         return;
     }
-    node.next = std::make_unique<Node>(make_chain({std::string(rest)}));
+    node.next = std::make_unique<Node>(single_argument(rest));
 }
 
 void args_string(Node& node, std::string_view rest, char) {
     if (!rest.empty()) {
-        node.next = std::make_unique<Node>(make_chain({std::string(rest)}));
+        node.next = std::make_unique<Node>(single_argument(rest));
     }
 }
 
@@ -329,13 +353,13 @@ void args_name_value(Node& node, std::string_view rest, char escape) {
             values.insert(values.end(), {word.substr(0, eq), word.substr(eq + 1), "="});
         }
     }
-    node.next = std::make_unique<Node>(make_chain(values));
+    node.next = std::make_unique<Node>(make_chain(std::move(values)));
 }
 
 void args_words(Node& node, std::string_view rest, char escape) {
     const auto words = parse_words(rest, escape);
     if (!words.empty()) {
-        node.next = std::make_unique<Node>(make_chain(words));
+        node.next = std::make_unique<Node>(make_chain(std::move(words)));
     }
 }
 
@@ -402,20 +426,102 @@ Node node_from_line(std::string_view line, char escape) {
 
 // ---- PEGTL actions: fill LineState ----------------------------------------------------
 
+[[noreturn]] void fail_at(std::string_view filename, std::string_view text, int line, int column,
+                          std::string_view message) {
+    throw ParseError({std::string(filename), line, column}, message, source_line(text, line));
+}
+
+// BuildKit reads heredocs for RUN, COPY and ADD in shell form, also under ONBUILD.
+bool can_contain_heredoc(const Node& node) {
+    const Node* inner = &node;
+    if (ascii_lower(node.value) == "onbuild" && node.next && !node.next->children.empty()) {
+        inner = &node.next->children.front();
+    }
+    const auto keyword = ascii_lower(inner->value);
+    return (keyword == "run" || keyword == "copy" || keyword == "add") && !inner->json;
+}
+
 struct LineState {
+    LineState(Ast& ast_, std::string_view text_) : ast(ast_), text(text_) {}
+
     Ast& ast;
     std::string_view text;
     std::set<std::string> seen_directives;
     std::string directive_key;
-    // The instruction being read.
-    std::string logical_line;
+    // The instruction being read. Its logical line is a view into the input while it is one
+    // contiguous piece (the usual case, and no copy of a huge line), and is joined into
+    // `joined` once a continuation follows.
+    std::string_view logical_line;
+    std::string joined;
     int start_line = 0;
     int column = 0;
     int end_line = 0;
+
+    void start_line_text(std::string_view keyword) {
+        logical_line = keyword;
+        joined.clear();
+    }
+
+    void append_line_text(std::string_view piece) {
+        if (piece.empty()) {
+            return;
+        }
+        const bool contiguous = joined.empty() && logical_line.data() + logical_line.size() == piece.data();
+        if (contiguous) {
+            logical_line = std::string_view(logical_line.data(), logical_line.size() + piece.size());
+            return;
+        }
+        if (joined.empty()) {
+            joined = logical_line;
+        }
+        joined += piece;
+        logical_line = joined;
+    }
+
+    [[noreturn]] void fail(int line, int column, std::string_view message) const {
+        fail_at(ast.filename, text, line, column, message);
+    }
+
+    // Called by grammar::heredoc_bodies right after an instruction: reads each heredoc the
+    // instruction opened, line by line, up to its terminator (tabs ignored for <<-).
+    template <typename Input>
+    void read_heredoc_bodies(Input& in) {
+        auto& node = ast.root.children.back();
+        for (auto& heredoc : node.heredocs) {
+            bool terminated = false;
+            while (!in.empty()) {
+                const auto line = next_physical_line(in);
+                auto candidate = line;
+                while (!candidate.empty() && (candidate.back() == '\n' || candidate.back() == '\r')) {
+                    candidate.remove_suffix(1);
+                }
+                if (heredoc.chomp) {
+                    candidate.remove_prefix(std::min(candidate.find_first_not_of('\t'), candidate.size()));
+                }
+                node.end_line = static_cast<int>(in.position().line);
+                in.bump(line.size());
+                if (candidate == heredoc.name) {
+                    terminated = true;
+                    break;
+                }
+                heredoc.content += line;
+            }
+            if (!terminated) {
+                fail(node.start_line, node.column, "unterminated heredoc <<" + heredoc.name);
+            }
+        }
+    }
+
+    template <typename Input>
+    static std::string_view next_physical_line(const Input& in) {
+        const std::string_view rest(in.current(), in.size());
+        const auto newline = rest.find('\n');
+        return rest.substr(0, newline == std::string_view::npos ? rest.size() : newline + 1);
+    }
 };
 
 [[noreturn]] void fail_at(const LineState& state, int line, int column, std::string_view message) {
-    throw ParseError({state.ast.filename, line, column}, message, source_line(state.text, line));
+    state.fail(line, column, message);
 }
 
 template <typename Rule>
@@ -437,10 +543,14 @@ struct action<grammar::directive_value> {
         if (!state.seen_directives.insert(state.directive_key).second) {
             fail_at(state, line, 1, "only one " + state.directive_key + " parser directive can be used");
         }
+        const auto value = trim(in.string_view());
+        state.ast.directives[state.directive_key] = std::string(value);
+        if (state.directive_key == "syntax") {
+            state.ast.heredocs = syntax_supports_heredocs(value);
+        }
         if (state.directive_key != "escape") {
             return;
         }
-        const auto value = trim(in.string_view());
         if (value != "\\" && value != "`") {
             fail_at(state, line, static_cast<int>(in.position().column),
                     "invalid escape token '" + std::string(value) + "' does not match ^[\\\\`]$");
@@ -455,7 +565,7 @@ struct action<grammar::keyword<E>> {
     static void apply(const Input& in, LineState& state) {
         state.start_line = state.end_line = static_cast<int>(in.position().line);
         state.column = static_cast<int>(in.position().column);
-        state.logical_line = in.string();
+        state.start_line_text(in.string_view());
     }
 };
 
@@ -467,7 +577,7 @@ struct action<grammar::line_body<E>> {
         while (!piece.empty() && piece.back() == '\r') {
             piece.remove_suffix(1);
         }
-        state.logical_line += piece;
+        state.append_line_text(piece);
         if (!piece.empty()) {
             state.end_line = static_cast<int>(in.position().line);
         }
@@ -489,6 +599,13 @@ struct action<grammar::instruction<E>> {
         node.start_line = state.start_line;
         node.end_line = state.end_line;
         node.column = state.column;
+        if (state.ast.heredocs && can_contain_heredoc(node)) {
+            try {
+                node.heredocs = heredocs_in_line(state.logical_line);
+            } catch (const Error& e) {
+                fail_at(state, state.start_line, state.column, e.message());
+            }
+        }
         state.ast.root.children.push_back(std::move(node));
     }
 };
@@ -553,6 +670,9 @@ std::vector<std::string> Node::args() const {
 }
 
 std::string_view source_line(std::string_view text, int line) {
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+        text.remove_prefix(3);
+    }
     std::size_t begin = 0;
     for (int current = 1; current < line; ++current) {
         begin = text.find('\n', begin);
@@ -572,15 +692,13 @@ std::string_view source_line(std::string_view text, int line) {
 Ast parse_ast(std::string_view text, std::string_view filename) {
     Ast ast;
     ast.filename = std::string(filename);
-    LineState state{ast, text, {}, {}, {}, 0, 0, 0};
+    LineState state(ast, text);
     std::string_view content = text;
-    int bom_column = 1;
+    // A byte-order mark is dropped; columns count from the character after it.
     if (content.substr(0, 3) == "\xEF\xBB\xBF") {
         content.remove_prefix(3);
-        bom_column = 4;
     }
-    tao::pegtl::memory_input<> in(content.data(), content.data() + content.size(), ast.filename, 0, 1,
-                                  static_cast<std::size_t>(bom_column));
+    tao::pegtl::memory_input<> in(content.data(), content.data() + content.size(), ast.filename, 0, 1, 1);
     tao::pegtl::parse<grammar::directives, action>(in, state);
     if (ast.escape == '`') {
         parse_body<'`'>(in, state);
@@ -595,8 +713,8 @@ Ast parse_ast(std::string_view text, std::string_view filename) {
     return ast;
 }
 
-std::string go_quote(std::string_view text) {
-    std::string out = "\"";
+static void append_go_quoted(std::string& out, std::string_view text) {
+    out += '"';
     for (std::size_t pos = 0; pos < text.size();) {
         const auto rune = utf8::decode(text, pos);
         if (!rune.valid) {
@@ -608,7 +726,14 @@ std::string go_quote(std::string_view text) {
         }
         pos += rune.width;
     }
-    return out + "\"";
+    out += '"';
+}
+
+std::string go_quote(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    append_go_quoted(out, text);
+    return out;
 }
 
 std::string dump(const Node& node) {
@@ -624,14 +749,18 @@ std::string dump(const Node& node) {
         out += "(" + dump(child) + ")\n";
     }
     for (const Node* arg = node.next.get(); arg != nullptr; arg = arg->next.get()) {
-        out += " ";
-        out += arg->children.empty() ? go_quote(arg->value) : dump(*arg);
+        out += ' ';
+        if (arg->children.empty()) {
+            append_go_quoted(out, arg->value);
+        } else {
+            out += dump(*arg);
+        }
     }
-    const auto first = out.find_first_not_of(" \t\n\v\f\r");
-    if (first == std::string::npos) {
-        return {};
-    }
-    return out.substr(first, out.find_last_not_of(" \t\n\v\f\r") - first + 1);
+    // Trimmed in place: the text may be huge.
+    const auto last = out.find_last_not_of(" \t\n\v\f\r");
+    out.erase(last == std::string::npos ? 0 : last + 1);
+    out.erase(0, std::min(out.size(), out.find_first_not_of(" \t\n\v\f\r")));
+    return out;
 }
 
 } // namespace strata::parser

@@ -4,6 +4,7 @@
 // linked `next` chain. Typed instructions (instructions.cpp) are built from it.
 #include "parser/buildfile.hpp"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@ struct Node {
     std::unique_ptr<Node> next;        // next argument
     std::vector<Node> children;        // root: instructions; ONBUILD's argument: the wrapped one
     std::vector<std::string> flags;    // "--from=a" as written (quotes and escapes removed)
+    std::vector<Heredoc> heredocs;     // RUN/COPY/ADD (also under ONBUILD): bodies read after the line
     bool json = false;                 // BuildKit's attributes["json"]: the exec (JSON) form was used
     std::string original;              // the logical line, continuations joined
     int start_line = 0;                // 1-based range of physical lines, continuations included
@@ -35,6 +37,8 @@ struct Ast {
     Node root;                  // children = instructions, in file order
     char escape = '\\';         // from `# escape=`, else backslash
     std::string filename;
+    std::map<std::string, std::string> directives;  // syntax / escape / check, keys lower-case
+    bool heredocs = true;       // false when `# syntax=` names a frontend older than dockerfile:1.4
 };
 
 // Splits text into instructions and their arguments. Throws ParseError (directive
@@ -43,6 +47,13 @@ Ast parse_ast(std::string_view text, std::string_view filename);
 
 // BuildKit's Node.Dump() format, used to compare with its parser test data.
 std::string dump(const Node& node);
+
+// A stable machine-readable form of the AST with source positions (shape in ast_json.cpp).
+std::string ast_json(const Ast& ast);
+
+// Whether a `# syntax=` value names a Dockerfile frontend that reads heredocs: yes unless it
+// is docker/dockerfile 1.0 to 1.3 without "-labs" (heredocs became stable in 1.4).
+bool syntax_supports_heredocs(std::string_view syntax);
 
 // Go's strconv.Quote for UTF-8 text.
 std::string go_quote(std::string_view text);

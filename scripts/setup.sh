@@ -11,6 +11,8 @@ packages=(
   # libraries (see README: why each)
   tao-pegtl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev nlohmann-json3-dev
   catch2 libcurl4-openssl-dev libcli11-dev libseccomp-dev
+  # the parser's libFuzzer target (clang with its fuzzer runtime)
+  clang libclang-rt-14-dev
   # examples: a static shell to build base images from
   busybox-static
   # peers the integration tests check our images against
@@ -36,7 +38,7 @@ if [ "${STRATA_SANITIZE:-0}" = 1 ]; then
   build_dir=build-asan
   # -Werror gates the Release build; with sanitizers GCC 12 reports false
   # maybe-uninitialized warnings inside libstdc++'s <regex> (used by Catch2).
-  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON -DSTRATA_WERROR=OFF)
+  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON -DSTRATA_WERROR=OFF -DSTRATA_PARSER_FUZZER=OFF)
 fi
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir"
