@@ -6,9 +6,12 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace strata::sandbox {
@@ -86,6 +89,40 @@ void switch_identity(const ChildPlan& plan) noexcept {
     if (::setuid(plan.uid) != 0) child_fail(plan, "user", errno, "setuid");
 }
 
+// Drops from the bounding set everything the command may not hold, so that no execve (of
+// a setuid-root or file-capability program) can ever give it back.
+void limit_bounding_set(const ChildPlan& plan) noexcept {
+    for (int cap = 0; cap <= plan.last_cap; ++cap) {
+        if ((plan.bounding_caps >> cap) & 1) continue;
+        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) child_fail(plan, "capabilities", errno, "drop from bounding set");
+    }
+}
+
+// Sets effective = permitted = caps and an empty inheritable set (docker since
+// CVE-2022-24769), and clears the ambient set, with raw syscalls: libcap would allocate.
+void set_capabilities(const ChildPlan& plan, std::uint64_t caps) noexcept {
+    __user_cap_header_struct header{};
+    header.version = _LINUX_CAPABILITY_VERSION_3;
+    header.pid = 0;
+    __user_cap_data_struct data[2]{};
+    for (int i = 0; i < 2; ++i) {
+        data[i].effective = static_cast<std::uint32_t>(caps >> (32 * i));
+        data[i].permitted = data[i].effective;
+        data[i].inheritable = 0;
+    }
+    if (::syscall(SYS_capset, &header, data) != 0) child_fail(plan, "capabilities", errno, "capset");
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+        child_fail(plan, "capabilities", errno, "clear ambient capabilities");
+}
+
+// no_new_privs first: the kernel only lets a process without CAP_SYS_ADMIN load a filter
+// under it, and it keeps setuid programs from undoing the capability drop.
+void load_seccomp(const ChildPlan& plan) noexcept {
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(plan, "no_new_privs", errno, "prctl NO_NEW_PRIVS");
+    if (plan.seccomp && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, plan.seccomp) != 0)
+        child_fail(plan, "seccomp", errno, "load seccomp filter");
+}
+
 } // namespace
 
 void child_report(const ChildPlan& plan, ChildReport::Kind kind, const char* stage, int error, int wait_status,
@@ -125,11 +162,26 @@ void child_main(const ChildPlan& plan) noexcept {
     child_run_init(plan);
 }
 
+void child_confine_init(const ChildPlan& plan) noexcept {
+    if (plan.privileged) return;
+    set_capabilities(plan, plan.init_caps);
+    load_seccomp(plan);
+}
+
 void child_exec_command(const ChildPlan& plan) noexcept {
     reset_signals();
     setup_stdio(plan);
+    // The bounding set first, while CAP_SETPCAP is still held; the identity switch next,
+    // while CAP_SETUID/SETGID are (even with --cap-drop ALL); then the final sets. A switch
+    // to a non-root uid has already emptied permitted and effective, as runc leaves them.
+    if (!plan.privileged) limit_bounding_set(plan);
     switch_identity(plan);
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(plan, "no_new_privs", errno, "prctl NO_NEW_PRIVS");
+    if (!plan.privileged) {
+        set_capabilities(plan, plan.uid == 0 ? plan.command_caps : 0);
+        // The filter is the last thing before execve: from here on the child only execs,
+        // writes its report and exits.
+        load_seccomp(plan);
+    }
 
     // As execvp: a missing candidate moves on to the next; EACCES is remembered and reported
     // only if nothing else runs; any other error stops the search.

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <sys/types.h>
 
+#include <linux/filter.h>
+
 namespace strata::sandbox {
 
 // One message from the child. Small enough that one write(2) to a pipe is atomic.
@@ -49,6 +51,15 @@ struct ChildPlan {
 
     int stdio[3] = {-1, -1, -1};  // -1: /dev/null
 
+    // Privileges (privileges.hpp). When privileged, none of these apply: the command keeps
+    // every capability, gets no seccomp filter, no no_new_privs, and /proc is not masked.
+    bool privileged = false;
+    int last_cap = 0;                 // the highest capability number the kernel knows
+    std::uint64_t bounding_caps = 0;  // the command's bounding set
+    std::uint64_t command_caps = 0;   // its effective and permitted sets (empty for a non-root uid)
+    std::uint64_t init_caps = 0;      // init's, after it forked the command: CAP_KILL
+    const sock_fprog* seccomp = nullptr;  // loaded last before execve, and by init after the fork
+
     const char* const* argv = nullptr;
     const char* const* envp = nullptr;
     const char* const* exec_candidates = nullptr;  // full paths to try in order; null-terminated
@@ -69,7 +80,11 @@ void child_enter_root(const ChildPlan& plan) noexcept;
 // init.cpp: PID 1. Forks the command, forwards signals to it, reaps zombies, and exits
 // with the command's status.
 [[noreturn]] void child_run_init(const ChildPlan& plan) noexcept;
-// child.cpp: in the command's process: identity, stdio, no_new_privs, execve.
+// child.cpp: in the command's process: identity, stdio, capabilities, no_new_privs,
+// seccomp, execve.
 [[noreturn]] void child_exec_command(const ChildPlan& plan) noexcept;
+// child.cpp: init keeps only CAP_KILL (to forward signals to a command running as another
+// user) and takes the command's seccomp filter.
+void child_confine_init(const ChildPlan& plan) noexcept;
 
 } // namespace strata::sandbox

@@ -39,6 +39,9 @@ void child_run_init(const ChildPlan& plan) noexcept {
     if (command < 0) child_fail(plan, "fork", errno, "fork the command");
     if (command == 0) child_exec_command(plan);
     close_all_but(plan.error_fd);
+    // Only after the fork: the command drops its own capabilities, and needs CAP_SETPCAP,
+    // SETUID and SETGID to do so.
+    child_confine_init(plan);
 
     for (;;) {
         siginfo_t info;

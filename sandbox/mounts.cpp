@@ -1,5 +1,6 @@
 // The container's filesystem, built inside the child's new mount namespace: the overlay
-// root, then /proc, a minimal /dev and a read-only /sys inside it, then pivot_root.
+// root, then /proc, a minimal /dev and a read-only /sys inside it, docker's masks over
+// the kernel interfaces in them, then pivot_root.
 // Paths below the root are relative: the child chdirs into the root after mounting it.
 #include "sandbox/child.hpp"
 
@@ -74,6 +75,44 @@ void mount_sys(const ChildPlan& plan) noexcept {
     must(plan, ::mount(nullptr, "sys", nullptr, MS_BIND | MS_REMOUNT | flags, nullptr), "sys", "remount read-only", "/sys");
 }
 
+// docker's MaskedPaths and ReadonlyPaths (moby oci/defaults.go), relative to the root.
+constexpr const char* masked_paths[] = {"proc/asound",        "proc/acpi",         "proc/kcore",
+                                        "proc/keys",          "proc/latency_stats", "proc/timer_list",
+                                        "proc/timer_stats",   "proc/sched_debug",  "proc/scsi",
+                                        "sys/firmware"};
+constexpr const char* read_only_paths[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
+
+// A file disappears under /dev/null, a directory under an empty read-only tmpfs (as runc
+// does); a path this kernel does not have is skipped.
+void mask_path(const ChildPlan& plan, const char* path) noexcept {
+    struct stat st;
+    if (::stat(path, &st) != 0) {
+        if (errno == ENOENT) return;
+        child_fail(plan, "mask", errno, "stat", path);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        must(plan, ::mount("tmpfs", path, "tmpfs", MS_RDONLY, nullptr), "mask", "mount tmpfs over", path);
+    } else {
+        must(plan, ::mount("/dev/null", path, nullptr, MS_BIND, nullptr), "mask", "bind /dev/null over", path);
+    }
+}
+
+// A read-only bind of the path onto itself; proc's own flags are repeated, as a bind
+// remount must not clear them.
+void make_read_only(const ChildPlan& plan, const char* path) noexcept {
+    if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+        if (errno == ENOENT) return;
+        child_fail(plan, "mask", errno, "bind mount", path);
+    }
+    must(plan, ::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
+         "mask", "remount read-only", path);
+}
+
+void mask_kernel_interfaces(const ChildPlan& plan) noexcept {
+    for (const char* path : read_only_paths) make_read_only(plan, path);
+    for (const char* path : masked_paths) mask_path(plan, path);
+}
+
 void bring_up_loopback(const ChildPlan& plan) noexcept {
     const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (sock < 0) child_fail(plan, "network", errno, "socket");
@@ -103,6 +142,7 @@ void child_enter_root(const ChildPlan& plan) noexcept {
     must(plan, ::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr), "proc", "mount proc", "/proc");
     mount_dev(plan);
     mount_sys(plan);
+    if (!plan.privileged) mask_kernel_interfaces(plan);
     must(plan, ::sethostname(plan.hostname, std::strlen(plan.hostname)), "hostname", "sethostname", plan.hostname);
     if (plan.new_network) bring_up_loopback(plan);
     pivot_into_root(plan);

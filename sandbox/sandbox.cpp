@@ -4,6 +4,7 @@
 #include "sandbox/cgroup.hpp"
 #include "sandbox/child.hpp"
 #include "sandbox/overlay.hpp"
+#include "sandbox/privileges.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -184,6 +186,37 @@ Result interpret(const std::vector<ChildReport>& reports, int init_status) {
     return result;
 }
 
+// The capabilities this process can hand on: a container cannot get what strata lacks.
+CapabilityMask own_permitted_capabilities() {
+    __user_cap_header_struct header{};
+    header.version = _LINUX_CAPABILITY_VERSION_3;
+    __user_cap_data_struct data[2]{};
+    if (::syscall(SYS_capget, &header, data) != 0) throw_errno("capget", "strata");
+    return CapabilityMask{data[0].permitted} | (CapabilityMask{data[1].permitted} << 32);
+}
+
+// Capabilities and the seccomp program, settled before anything is mounted, so that a bad
+// --cap-add name fails early.
+struct Privileges {
+    int last_cap = 0;
+    CapabilityMask capabilities = 0;
+    CapabilityMask init_capabilities = 0;
+    std::optional<SeccompProgram> seccomp;
+};
+
+void plan_privileges(const Spec& spec, Privileges& privileges) {
+    privileges.last_cap = last_capability();
+    if (spec.privileged) {
+        privileges.capabilities = all_capabilities(privileges.last_cap);
+        return;
+    }
+    const CapabilityMask own = own_permitted_capabilities();
+    privileges.capabilities = resolve_capabilities(spec.cap_add, spec.cap_drop, privileges.last_cap) & own;
+    // init only signals the command, which may run as another user.
+    privileges.init_capabilities = capability_bit(CAP_KILL) & own;
+    privileges.seccomp.emplace(privileges.capabilities);
+}
+
 pid_t clone_child(bool new_network) {
     // Without a new stack, clone() behaves like fork(): the child continues on a copy of ours.
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
@@ -203,6 +236,8 @@ void release_child(Fd& sync_write) {
 
 Result run(const Spec& spec) {
     check_spec(spec);
+    Privileges privileges;
+    plan_privileges(spec, privileges);
     // Created first and destroyed last: its destructor kills whatever is left in it.
     const auto cgroup = create_run_cgroup(spec.limits);
 
@@ -239,6 +274,12 @@ Result run(const Spec& spec) {
     plan.stdio[0] = spec.stdin_fd;
     plan.stdio[1] = spec.stdout_fd;
     plan.stdio[2] = spec.stderr_fd;
+    plan.privileged = spec.privileged;
+    plan.last_cap = privileges.last_cap;
+    plan.bounding_caps = privileges.capabilities;
+    plan.command_caps = privileges.capabilities;
+    plan.init_caps = privileges.init_capabilities;
+    plan.seccomp = privileges.seccomp ? privileges.seccomp->get() : nullptr;
     plan.argv = argv.get();
     plan.envp = envp.get();
     plan.exec_candidates = candidates.get();

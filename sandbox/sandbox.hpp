@@ -1,7 +1,8 @@
 #pragma once
 // Runs one process in a fresh container: mount, PID, UTS, IPC namespaces, an overlay
 // root made of read-only lower directories plus a writable upper, /proc, a minimal /dev,
-// pivot_root, a cgroup with limits. Knows nothing of images: it is given directories,
+// pivot_root, a cgroup with limits, and docker's default confinement (capabilities,
+// no_new_privs, seccomp, masked /proc). Knows nothing of images: it is given directories,
 // argv, env and a user.
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,17 @@ struct Spec {
     Limits limits;
     bool host_network = true;  // false: a new network namespace with only loopback
 
+    // Privileges: by default the command holds docker's default capabilities (none when uid
+    // is not 0), runs under no_new_privs and docker's default seccomp profile, and sees
+    // docker's masked and read-only /proc and /sys paths. cap_add/cap_drop take docker's
+    // names, with or without "CAP_", any case, and "ALL" (docker's rules: add ALL keeps all
+    // but the dropped; drop ALL keeps only the added). An unknown name makes run() throw.
+    std::vector<std::string> cap_add;
+    std::vector<std::string> cap_drop;
+    // UNSAFE, for --privileged only: every capability, no seccomp filter, no no_new_privs,
+    // nothing masked. Root in such a container can take over the host.
+    bool privileged = false;
+
     // Where the container's stdio goes; -1 means /dev/null.
     int stdin_fd = 0;
     int stdout_fd = 1;
@@ -52,7 +64,8 @@ struct Result {
 };
 
 // Runs spec.argv to completion. Throws strata::Error when the sandbox cannot be set up
-// (with the stage that failed, e.g. "mount overlay '/x': Invalid argument").
+// (with the stage that failed, e.g. "mount overlay '/x': Invalid argument"), or for an
+// unknown capability name ("unknown capability 'SYS_ADMN'").
 Result run(const Spec& spec);
 
 // "out of memory (limit 64 MiB)", for reporting an OOM kill the way users read limits.

@@ -32,7 +32,8 @@ const fs::path& busybox_root() {
         make_dirs(bin);
         fs::copy_file("/bin/busybox", bin / "busybox");
         for (const char* applet : {"sh", "echo", "cat", "id", "hostname", "env", "pwd", "ls", "rm", "touch", "mkdir",
-                                   "sleep", "yes", "head", "tail", "seq", "true", "false", "kill", "wc", "stat"}) {
+                                   "sleep", "yes", "head", "tail", "seq", "true", "false", "kill", "wc", "stat",
+                                   "grep", "mount", "unshare"}) {
             fs::create_symlink("busybox", bin / applet);
         }
         make_dirs(dir.path() / "etc");
@@ -351,6 +352,156 @@ TEST_CASE("init forwards SIGTERM to the command and exits with its status", "[sa
     REQUIRE(box.stderr_text() == "ready\n");
     const pid_t init = find_container_init();
     REQUIRE(init > 0);
+    REQUIRE(::kill(init, SIGTERM) == 0);
+    const auto result = running.get();
+    CHECK(result.exit_code == 3);
+    CHECK(box.stdout_text() == "got-term\n");
+}
+
+// Privileges: docker's capabilities, no_new_privs, seccomp, masked /proc.
+
+namespace {
+
+// "CapEff" -> "00000000a80425fb", from a /proc/<pid>/status text.
+std::string status_field(const std::string& status, const std::string& name) {
+    const auto start = status.find("\n" + name + ":");
+    if (start == std::string::npos) return "<missing " + name + ">";
+    const auto value = status.find_first_not_of(" \t", start + name.size() + 2);
+    return status.substr(value, status.find('\n', value) - value);
+}
+
+// The command's own /proc/self/status (cat is exec'd by the command's shell, with its privileges).
+std::string container_status(Box& box) {
+    box.spec.argv = {"cat", "/proc/self/status"};
+    const auto result = box.run();
+    REQUIRE(result.exit_code == 0);
+    return "\n" + box.stdout_text();
+}
+
+constexpr const char* docker_caps = "00000000a80425fb";
+
+} // namespace
+
+TEST_CASE("root in the container holds docker's default capabilities only", "[sandbox-priv][privileges]") {
+    Box box({});
+    const auto status = container_status(box);
+    CHECK(status_field(status, "CapEff") == docker_caps);
+    CHECK(status_field(status, "CapPrm") == docker_caps);
+    CHECK(status_field(status, "CapBnd") == docker_caps);
+    CHECK(status_field(status, "CapInh") == "0000000000000000");
+    CHECK(status_field(status, "CapAmb") == "0000000000000000");
+    CHECK(status_field(status, "NoNewPrivs") == "1");
+    CHECK(status_field(status, "Seccomp") == "2");
+}
+
+TEST_CASE("cap_drop ALL leaves nothing, cap_add adds on top", "[sandbox-priv][privileges]") {
+    Box none({});
+    none.spec.cap_drop = {"ALL"};
+    const auto dropped = container_status(none);
+    CHECK(status_field(dropped, "CapEff") == "0000000000000000");
+    CHECK(status_field(dropped, "CapBnd") == "0000000000000000");
+
+    Box admin({});
+    admin.spec.cap_add = {"SYS_ADMIN"};
+    admin.spec.cap_drop = {"cap_net_raw"};
+    const auto added = container_status(admin);
+    CHECK(status_field(added, "CapEff") == "00000000a82405fb");  // + bit 21, - bit 13
+    CHECK(status_field(added, "CapBnd") == "00000000a82405fb");
+}
+
+TEST_CASE("an unknown capability name fails before anything runs", "[sandbox-priv][privileges]") {
+    Box box({"true"});
+    box.spec.cap_add = {"SYS_ADMN"};
+    CHECK_THROWS_WITH(box.run(), "unknown capability 'SYS_ADMN'");
+    CHECK(leftover_mounts().empty());
+}
+
+TEST_CASE("a non-root user keeps no effective capabilities", "[sandbox-priv][privileges]") {
+    Box box({});
+    box.spec.uid = 1000;
+    box.spec.gid = 1000;
+    const auto status = container_status(box);
+    CHECK(status_field(status, "CapEff") == "0000000000000000");
+    CHECK(status_field(status, "CapPrm") == "0000000000000000");
+    CHECK(status_field(status, "CapBnd") == docker_caps);
+    CHECK(status_field(status, "NoNewPrivs") == "1");
+    CHECK(status_field(status, "Seccomp") == "2");
+
+    // --cap-drop ALL must not stop the switch to the user (runc switches before dropping).
+    Box dropped({"id", "-u"});
+    dropped.spec.uid = 1000;
+    dropped.spec.cap_drop = {"ALL"};
+    REQUIRE(dropped.run().exit_code == 0);
+    CHECK(dropped.stdout_text() == "1000\n");
+}
+
+TEST_CASE("the container cannot mount or make namespaces", "[sandbox-priv][privileges]") {
+    Box box({"sh", "-c", "mkdir -p /mnt; mount -t tmpfs x /mnt || echo mount-failed; unshare -m true || echo unshare-failed"});
+    const auto result = box.run();
+    CHECK(result.exit_code == 0);
+    CHECK(box.stdout_text() == "mount-failed\nunshare-failed\n");
+    const auto errors = box.stderr_text();
+    INFO(errors);
+    CHECK(errors.find("mount: permission denied") != std::string::npos);  // busybox's words for EPERM
+    CHECK(errors.find("unshare(0x20000): Operation not permitted") != std::string::npos);
+
+    // With CAP_SYS_ADMIN, as docker's profile does, both go through.
+    Box admin({"sh", "-c", "mkdir -p /mnt; mount -t tmpfs x /mnt && unshare -m true && echo both-worked"});
+    admin.spec.cap_add = {"SYS_ADMIN"};
+    REQUIRE(admin.run().exit_code == 0);
+    CHECK(admin.stdout_text() == "both-worked\n");
+}
+
+TEST_CASE("kernel files are masked and /proc/sys is read-only", "[sandbox-priv][privileges]") {
+    Box box({"sh", "-c",
+             "stat -c %F /proc/keys; wc -c < /proc/timer_list; stat -f -c %T /proc/acpi; "
+             "echo h > /proc/sysrq-trigger || echo sysrq-refused; "
+             "echo other > /proc/sys/kernel/hostname || echo sysctl-refused"});
+    const auto result = box.run();
+    CHECK(result.exit_code == 0);
+    // (No /proc/kcore on this kernel: masks of missing paths are skipped.)
+    CHECK(box.stdout_text() == "character special file\n0\ntmpfs\nsysrq-refused\nsysctl-refused\n");
+    CHECK(box.stderr_text().find("Read-only file system") != std::string::npos);
+}
+
+TEST_CASE("privileged keeps every capability, no seccomp, nothing masked", "[sandbox-priv][privileges]") {
+    const auto own = "\n" + read_file("/proc/self/status");
+    Box box({});
+    box.spec.privileged = true;
+    box.spec.cap_drop = {"ALL"};  // ignored, as docker ignores it with --privileged
+    const auto status = container_status(box);
+    CHECK(status_field(status, "CapEff") == status_field(own, "CapEff"));
+    CHECK(status_field(status, "CapBnd") == status_field(own, "CapBnd"));
+    CHECK(status_field(status, "Seccomp") == "0");
+    CHECK(status_field(status, "NoNewPrivs") == "0");
+
+    Box proc({"sh", "-c", "stat -c %F /proc/keys; stat -f -c %T /proc/acpi; wc -c < /proc/timer_list"});
+    proc.spec.privileged = true;
+    REQUIRE(proc.run().exit_code == 0);
+    const auto out = proc.stdout_text();
+    CHECK(out.rfind("regular empty file\nproc\n", 0) == 0);
+    CHECK(std::stoul(out.substr(out.rfind('\n', out.size() - 2) + 1)) > 0);
+}
+
+TEST_CASE("init keeps only CAP_KILL and still forwards signals to a non-root command", "[sandbox-priv][privileges]") {
+    Box box({"sh", "-c", "trap 'echo got-term; exit 3' TERM; sleep 30 & echo ready >&2; wait"});
+    box.spec.uid = 1000;
+    box.spec.gid = 1000;
+    auto running = std::async(std::launch::async, [&] { return box.run(); });
+    while (box.stderr_text() != "ready\n" &&
+           running.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+    }
+    REQUIRE(box.stderr_text() == "ready\n");
+    const pid_t init = find_container_init();
+    REQUIRE(init > 0);
+    // init confines itself just after the fork, which may be a moment after "ready".
+    std::string status;
+    do {
+        status = "\n" + read_file("/proc/" + std::to_string(init) + "/status");
+    } while (status_field(status, "Seccomp") != "2" &&
+             running.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready);
+    CHECK(status_field(status, "CapEff") == "0000000000000020");
+    CHECK(status_field(status, "Seccomp") == "2");
     REQUIRE(::kill(init, SIGTERM) == 0);
     const auto result = running.get();
     CHECK(result.exit_code == 3);

@@ -1,0 +1,59 @@
+#pragma once
+// What the container's processes may do, decided in the parent: docker's default
+// capability set with --cap-add/--cap-drop applied, and docker's default seccomp policy as
+// a finished BPF program. The child only applies the results (it may not allocate).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <linux/filter.h>
+
+namespace strata::sandbox {
+
+// One bit per capability number (CAP_CHOWN = bit 0).
+using CapabilityMask = std::uint64_t;
+
+constexpr CapabilityMask capability_bit(int number) { return CapabilityMask{1} << number; }
+
+// "CAP_SYS_ADMIN", "SYS_ADMIN" and "sys_admin" -> 21. Throws strata::Error for an unknown name.
+int capability_number(const std::string& name);
+// 21 -> "CAP_SYS_ADMIN".
+std::string capability_name(int number);
+
+// docker's default set: CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID,
+// SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE (0xa80425fb).
+CapabilityMask docker_default_capabilities();
+
+// Every capability this kernel knows (0 .. /proc/sys/kernel/cap_last_cap).
+int last_capability();
+CapabilityMask all_capabilities(int last_cap);
+
+// docker's rules for --cap-add/--cap-drop: add ALL gives every capability but the dropped
+// ones; otherwise drop ALL keeps only the added ones; otherwise the defaults minus the
+// dropped plus the added. Names are checked here, so a typo fails before anything runs.
+CapabilityMask resolve_capabilities(const std::vector<std::string>& add, const std::vector<std::string>& drop,
+                                    int last_cap);
+
+// docker's default seccomp profile in effect, for a container holding `capabilities`: the
+// syscalls docker allows only with some capability (mount with SYS_ADMIN, reboot with
+// SYS_BOOT, ...) fail with EPERM without it; those docker never allows (keyctl, kexec_load,
+// userfaultfd, ...) always fail with EPERM; clone with namespace flags fails with EPERM and
+// clone3 with ENOSYS (so libc falls back to clone). Everything else is allowed: a default
+// of "allow" keeps syscalls newer than this list working.
+class SeccompProgram {
+public:
+    explicit SeccompProgram(CapabilityMask capabilities);
+    SeccompProgram(const SeccompProgram&) = delete;
+    SeccompProgram& operator=(const SeccompProgram&) = delete;
+
+    // For prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, get()).
+    const sock_fprog* get() const { return &program_; }
+    std::size_t instruction_count() const { return instructions_.size(); }
+
+private:
+    std::vector<sock_filter> instructions_;
+    sock_fprog program_{};
+};
+
+} // namespace strata::sandbox
