@@ -6,6 +6,7 @@
 #include "builder/cache.hpp"
 #include "builder/copy.hpp"
 #include "builder/image_state.hpp"
+#include "builder/metadata.hpp"
 #include "builder/paths.hpp"
 #include "sandbox/view.hpp"
 #include "util/error.hpp"
@@ -34,6 +35,7 @@ public:
         parse_options.build_args = options_.build_args;
         parse_options.target = options_.target;
         dag_ = parser::parse_buildfile(options_.buildfile_text, parse_options);
+        ignore_ = load_context_ignore(options_.context_dir, options_.buildfile_path);
 
         for (int index : dag_.build_order) stages_[index] = build_stage(dag_.stages.at(static_cast<std::size_t>(index)));
         return commit_image(stages_.at(dag_.target));
@@ -75,6 +77,10 @@ private:
             throw Error(options_.buildfile_name + ":" + std::to_string(stage.loc.line) + ": base image '" + stage.base +
                         "' is not in the store (build or load it first; pulling is not supported yet)");
         const store::Image image = store_.load_image(*descriptor);
+        if (image.config.contains("config") && image.config["config"].is_object() &&
+            image.config["config"].contains("OnBuild") && !image.config["config"]["OnBuild"].empty())
+            throw Error(options_.buildfile_name + ":" + std::to_string(stage.loc.line) + ": base image '" + stage.base +
+                        "' has ONBUILD triggers, which the builder does not run yet");
         store_.ensure_snapshots(image);
         return state_from_image(image);
     }
@@ -82,30 +88,36 @@ private:
     // ----- steps
 
     void dispatch(const parser::Instruction& step, ImageState& state) {
-        using K = parser::Kind;
+        refuse_unsupported(step);
+        if (is_metadata(step.kind)) {
+            MetadataContext context{expansion_env(state), dag_.escape, cmd_set_in_stage_};
+            apply_metadata(step, state, context);
+            cmd_set_in_stage_ = context.cmd_set_in_stage;
+            out_ << "\n";
+            return;
+        }
         switch (step.kind) {
-        case K::run: return run_step(step, state);
-        case K::copy: return copy_step(step, state);
-        case K::env: return env_step(step, state);
-        case K::arg: return arg_step(step, state);
-        case K::label: return label_step(step, state);
-        case K::workdir: return workdir_step(step, state);
-        case K::cmd: return command_step(step, state, "Cmd");
-        case K::entrypoint: return command_step(step, state, "Entrypoint");
+        case parser::Kind::run: return run_step(step, state);
+        case parser::Kind::copy: return copy_step(step, state);
+        case parser::Kind::arg: return arg_step(step, state);
         default: break;  // the parser knows more instructions than the builder runs yet
         }
         throw Error(std::string(parser::kind_name(step.kind)) + " is not supported by the builder yet");
     }
 
-    void metadata_done(const parser::Instruction& step, ImageState& state) {
-        state.add_history(step.original, true);
-        out_ << "\n";
-    }
-
-    void env_step(const parser::Instruction& step, ImageState& state) {
-        const auto env = expansion_env(state);  // all pairs see the env from before the line, as docker does
-        for (const auto& kv : step.pairs) state.set_env(kv.key, expand(kv.value.value_or(""), env));
-        metadata_done(step, state);
+    // Ignoring a flag or a heredoc would build a different image than docker without a
+    // word, which is worse than failing.
+    static void refuse_unsupported(const parser::Instruction& step) {
+        const std::string name(parser::kind_name(step.kind));
+        for (const auto& flag : step.flag_names) {
+            if (step.kind == parser::Kind::copy && flag == "from") continue;
+            if (step.kind == parser::Kind::healthcheck) continue;  // all its flags land in the config
+            throw Error(name + " --" + flag + " is not supported by the builder yet");
+        }
+        if (step.kind == parser::Kind::copy && !step.heredocs.empty())
+            throw Error("COPY from a heredoc is not supported by the builder yet");
+        if (step.kind == parser::Kind::run && step.heredocs.size() == 1 && step.heredocs[0].data().starts_with("#!"))
+            throw Error("RUN with a heredoc script (#!) is not supported by the builder yet");
     }
 
     void arg_step(const parser::Instruction& step, ImageState& state) {
@@ -122,37 +134,8 @@ private:
         out_ << "\n";  // docker records no history for ARG
     }
 
-    void label_step(const parser::Instruction& step, ImageState& state) {
-        const auto env = expansion_env(state);
-        auto& labels = state.config["config"]["Labels"];
-        if (!labels.is_object()) labels = json::object();
-        for (const auto& kv : step.pairs)
-            labels[expand(kv.key, env)] = expand(kv.value.value_or(""), env);
-        metadata_done(step, state);
-    }
-
-    void workdir_step(const parser::Instruction& step, ImageState& state) {
-        const std::string path = expand(step.path, expansion_env(state));
-        state.config["config"]["WorkingDir"] = join_container_path(state.working_dir(), path);
-        metadata_done(step, state);
-    }
-
-    void command_step(const parser::Instruction& step, ImageState& state, const char* field) {
-        auto& rc = state.config["config"];
-        rc[field] = shell_or_exec(step);
-        if (std::string(field) == "Cmd") cmd_set_in_stage_ = true;
-        // An ENTRYPOINT resets a CMD inherited from the base image, as docker does.
-        if (std::string(field) == "Entrypoint" && !cmd_set_in_stage_) rc.erase("Cmd");
-        metadata_done(step, state);
-    }
-
-    static std::vector<std::string> shell_or_exec(const parser::Instruction& step) {
-        if (step.shell_form) return {"/bin/sh", "-c", step.command.empty() ? "" : step.command.front()};
-        return step.command;
-    }
-
     void run_step(const parser::Instruction& step, ImageState& state) {
-        const std::vector<std::string> argv = shell_or_exec(step);
+        const std::vector<std::string> argv = shell_or_exec(step, state);
         const std::vector<std::string> env = run_env(state);
         const std::string cwd = state.working_dir().empty() ? "/" : state.working_dir();
         const json record = {{"op", "run"},    {"parent", state.top_chain_id()}, {"argv", argv}, {"env", env},
@@ -206,11 +189,12 @@ private:
         if (step.copy_from_stage) from_layers = stages_.at(*step.copy_from_stage).snapshot_dirs_topmost_first(store_);
         const sandbox::ReadOnlyView from_view(from_layers, source_view_dir.path());
         const fs::path root = step.copy_from_stage ? from_view.path() : source_root;
+        const ContextFilter filter = step.copy_from_stage ? ContextFilter() : ContextFilter(ignore_);
 
         std::vector<CopySource> sources;
         for (const auto& word : step.sources)
             for (const auto& pattern : parser::expand_words(word, env, dag_.escape))
-                for (auto& s : match_sources(root, pattern)) sources.push_back(std::move(s));
+                for (auto& s : match_sources(root, pattern, filter)) sources.push_back(std::move(s));
 
         std::string dest = expand(step.dest, env);
         // BuildKit treats ".", "" and a trailing "/" as "into this directory".
@@ -219,7 +203,7 @@ private:
         const std::string dest_path = join_container_path(state.working_dir(), dest);
 
         json source_digests = json::array();
-        for (const auto& s : sources) source_digests.push_back({{"pattern", s.pattern}, {"digest", hash_source(s.path)}});
+        for (const auto& s : sources) source_digests.push_back({{"pattern", s.pattern}, {"digest", hash_source(s, filter)}});
         const json record = {{"op", "copy"},
                              {"parent", state.top_chain_id()},
                              {"from", step.copy_from_stage ? stages_.at(*step.copy_from_stage).top_chain_id() : "context"},
@@ -230,7 +214,7 @@ private:
         apply_step(step, state, record, [&](TempDir& snapshot) {
             TempDir lower_view_dir(store_.tmp_dir(), "view-");
             const sandbox::ReadOnlyView lower(state.snapshot_dirs_topmost_first(store_), lower_view_dir.path());
-            write_copy(sources, dest_path, dest_is_dir, snapshot.path(), lower.path());
+            write_copy(sources, dest_path, dest_is_dir, snapshot.path(), lower.path(), filter);
         });
     }
 
@@ -241,7 +225,7 @@ private:
     }
 
     static void write_copy(const std::vector<CopySource>& sources, const std::string& dest_path, bool dest_is_dir,
-                           const fs::path& snapshot, const fs::path& lower) {
+                           const fs::path& snapshot, const fs::path& lower, const ContextFilter& filter) {
         // Follow symlinks of the existing filesystem for the destination, so that COPY to
         // /bin/x on a usr-merged image writes /usr/bin/x instead of hiding the /bin link.
         const fs::path dest_rel = resolve_relative(lower, dest_path, false);
@@ -253,7 +237,7 @@ private:
             const fs::path target_rel = (contents || !into_dir) ? dest_rel : dest_rel / source.path.filename();
             const std::string parent = contents ? target_rel.string() : target_rel.parent_path().string();
             make_parent_dirs(snapshot, lower, parent);
-            copy_entry(source.path, snapshot / target_rel);
+            copy_entry(source, snapshot / target_rel, filter);
         }
     }
 
@@ -356,6 +340,7 @@ private:
     const BuildOptions& options_;
     std::ostream& out_;
     parser::Dag dag_;
+    IgnoreMatcher ignore_;  // the context's .dockerignore
     std::map<int, ImageState> stages_;
     std::map<std::string, std::string> args_;  // ARG values in scope in the current stage
     bool cmd_set_in_stage_ = false;

@@ -32,6 +32,7 @@ public:
 struct BuildOptions {
     std::string buildfile_text;
     std::string buildfile_name = "Buildfile";  // for error positions
+    fs::path buildfile_path;                   // for <Buildfile>.dockerignore; empty when read from stdin
     fs::path context_dir = ".";
     std::vector<std::string> tags;
     std::map<std::string, std::string> build_args;

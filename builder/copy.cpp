@@ -20,6 +20,11 @@ namespace {
 
 bool has_wildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
+bool is_real_dir(const fs::path& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 struct stat lstat_or_throw(const fs::path& path) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat", path.string());
@@ -57,17 +62,26 @@ void expand_pattern(const fs::path& root, const std::vector<std::string>& parts,
         if (::fnmatch(part.c_str(), name.c_str(), 0) == 0) expand_pattern(root, parts, index + 1, join(name), out);
 }
 
-void hash_tree(Sha256& h, const fs::path& path, const std::string& rel) {
+std::string child_rel(const std::string& rel, const std::string& name) { return rel.empty() ? name : rel + "/" + name; }
+
+// `label` names entries in the digest relative to the source; `rel` is relative to the
+// root, for the filter.
+void hash_tree(Sha256& h, const fs::path& path, const std::string& label, const std::string& rel,
+               const ContextFilter& filter) {
     const struct stat st = lstat_or_throw(path);
     const auto header = [&](char type) {
-        h.update(rel);
+        h.update(label);
         const std::string meta = std::string(1, '\0') + type + std::to_string(st.st_mode & 07777) + '\0';
         h.update(meta);
     };
     if (S_ISDIR(st.st_mode)) {
         header('d');
         h.update("\n");
-        for (const auto& name : sorted_names(path)) hash_tree(h, path / name, rel + "/" + name);
+        for (const auto& name : sorted_names(path)) {
+            const std::string r = child_rel(rel, name);
+            if (filter.skip(r, is_real_dir(path / name))) continue;
+            hash_tree(h, path / name, label + "/" + name, r, filter);
+        }
     } else if (S_ISLNK(st.st_mode)) {
         header('l');
         h.update(read_link(path));
@@ -118,7 +132,12 @@ void ensure_dir(const fs::path& target, mode_t mode) {
 
 } // namespace
 
-std::vector<CopySource> match_sources(const fs::path& root, const std::string& pattern) {
+bool ContextFilter::skip(const std::string& rel, bool is_dir) const {
+    if (!matcher_ || matcher_->empty() || rel.empty() || !matcher_->matches(rel)) return false;
+    return !is_dir || !matcher_->may_match_inside(rel);
+}
+
+std::vector<CopySource> match_sources(const fs::path& root, const std::string& pattern, const ContextFilter& filter) {
     const std::string rel = clean_relative(pattern).string();
     std::vector<std::string> parts;
     for (const auto& p : fs::path(rel)) parts.push_back(p.string());
@@ -127,31 +146,41 @@ std::vector<CopySource> match_sources(const fs::path& root, const std::string& p
 
     std::vector<CopySource> sources;
     for (const auto& m : matches) {
-        const fs::path path = resolve_in_root(root, m, true);
+        const std::string resolved = resolve_relative(root, m, true).string();
+        const fs::path path = root / resolved;
         struct stat st {};
         if (::stat(path.c_str(), &st) != 0) {
             if (errno == ENOENT || errno == ENOTDIR) continue;
             throw_errno("stat", path.string());
         }
-        sources.push_back({pattern, path, S_ISDIR(st.st_mode)});
+        if (filter.skip(resolved, S_ISDIR(st.st_mode))) continue;
+        sources.push_back({pattern, path, resolved, S_ISDIR(st.st_mode)});
     }
-    if (sources.empty()) throw Error("no source files were specified: '" + pattern + "' matches nothing in the source");
+    if (sources.empty())
+        throw Error("no source files were specified: '" + pattern +
+                    "' matches nothing in the source (or only what .dockerignore excludes)");
     return sources;
 }
 
-std::string hash_source(const fs::path& path) {
+std::string hash_source(const CopySource& source, const ContextFilter& filter) {
     Sha256 h;
-    hash_tree(h, path, ".");
+    hash_tree(h, source.path, ".", source.rel, filter);
     return h.digest();
 }
 
-void copy_entry(const fs::path& source, const fs::path& target) {
+namespace {
+
+void copy_tree(const fs::path& source, const fs::path& target, const std::string& rel, const ContextFilter& filter) {
     // The top-level source may be reached through a symlink (already resolved in root);
     // everything below it is copied as it is, links included.
     const struct stat st = lstat_or_throw(source);
     if (S_ISDIR(st.st_mode)) {
         ensure_dir(target, st.st_mode & 07777);
-        for (const auto& name : sorted_names(source)) copy_entry(source / name, target / name);
+        for (const auto& name : sorted_names(source)) {
+            const std::string r = child_rel(rel, name);
+            if (filter.skip(r, is_real_dir(source / name))) continue;
+            copy_tree(source / name, target / name, r, filter);
+        }
     } else if (S_ISREG(st.st_mode)) {
         copy_file_data(source, target, st);
     } else if (S_ISLNK(st.st_mode)) {
@@ -165,6 +194,12 @@ void copy_entry(const fs::path& source, const fs::path& target) {
         throw Error("copy '" + source.string() + "': unsupported file type (devices and sockets are not copied)");
     }
     set_times(target, st);
+}
+
+} // namespace
+
+void copy_entry(const CopySource& source, const fs::path& target, const ContextFilter& filter) {
+    copy_tree(source.path, target, source.rel, filter);
 }
 
 void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir) {

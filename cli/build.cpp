@@ -25,14 +25,20 @@ struct BuildFlags {
 };
 
 // -f given, else Buildfile in the context, else Dockerfile (what docker users have).
-std::pair<std::string, std::string> read_buildfile(const BuildFlags& flags) {
-    if (flags.file == "-") return {std::string(std::istreambuf_iterator<char>(std::cin), {}), "<stdin>"};
+struct Buildfile {
+    std::string text;
+    std::string name;  // for error positions
+    fs::path path;     // empty for stdin
+};
+
+Buildfile read_buildfile(const BuildFlags& flags) {
+    if (flags.file == "-") return {std::string(std::istreambuf_iterator<char>(std::cin), {}), "<stdin>", {}};
     fs::path path = flags.file;
     if (path.empty()) {
         path = fs::path(flags.context) / "Buildfile";
         if (!fs::exists(path) && fs::exists(fs::path(flags.context) / "Dockerfile")) path = fs::path(flags.context) / "Dockerfile";
     }
-    return {read_file(path), path.string()};
+    return {read_file(path), path.string(), path};
 }
 
 std::map<std::string, std::string> parse_build_args(const std::vector<std::string>& list) {
@@ -59,7 +65,10 @@ std::optional<long long> source_date_epoch() {
 
 void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     builder::BuildOptions options;
-    std::tie(options.buildfile_text, options.buildfile_name) = read_buildfile(flags);
+    Buildfile buildfile = read_buildfile(flags);
+    options.buildfile_text = std::move(buildfile.text);
+    options.buildfile_name = std::move(buildfile.name);
+    options.buildfile_path = std::move(buildfile.path);
     if (!fs::is_directory(flags.context)) throw Error("build context '" + flags.context + "' is not a directory");
     options.context_dir = fs::absolute(flags.context);
     options.tags = flags.tags;

@@ -1,6 +1,7 @@
 // The builder against a fake executor: what it asks the sandbox to run, what lands in the
 // image config, and when the cache answers instead of the executor.
 #include "builder/builder.hpp"
+#include "builder/metadata.hpp"
 #include "tests/common/shell.hpp"
 #include "util/fs.hpp"
 
@@ -184,4 +185,87 @@ TEST_CASE("COPY reports a missing source and a base image that is not in the sto
     CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY missing.txt /\n"),
                       Catch::Contains("Buildfile:2") && Catch::Contains("missing.txt"));
     CHECK_THROWS_WITH(f.build("FROM nosuchimage\n"), Catch::Contains("nosuchimage") && Catch::Contains("not in the store"));
+}
+
+TEST_CASE("USER, EXPOSE, VOLUME, STOPSIGNAL, SHELL, MAINTAINER, HEALTHCHECK, ONBUILD land where docker puts them",
+          "[builder]") {
+    Fixture f;
+    const auto r = f.build("FROM scratch\n"
+                           "ARG PORT=8080\n"
+                           "EXPOSE 80 ${PORT}/udp 9000-9001\n"
+                           "VOLUME [\"/data\", \"/cache\"]\n"
+                           "STOPSIGNAL SIGTERM\n"
+                           "MAINTAINER someone@example.com\n"
+                           "HEALTHCHECK --interval=30s --retries=3 CMD curl -f http://localhost/\n"
+                           "ONBUILD RUN echo child\n"
+                           "SHELL [\"/bin/bash\", \"-eu\", \"-c\"]\n"
+                           "RUN echo in bash\n"
+                           "USER app:staff\n"  // after the RUN: a scratch image has no passwd to resolve it
+                           "CMD echo done\n");
+    const json c = f.config(r);
+    const json& rc = c["config"];
+    CHECK(rc["User"] == "app:staff");
+    CHECK(rc["ExposedPorts"] == json({{"80/tcp", json::object()}, {"8080/udp", json::object()},
+                                      {"9000/tcp", json::object()}, {"9001/tcp", json::object()}}));
+    CHECK(rc["Volumes"] == json({{"/data", json::object()}, {"/cache", json::object()}}));
+    CHECK(rc["StopSignal"] == "SIGTERM");
+    CHECK(c["author"] == "someone@example.com");
+    CHECK(rc["Healthcheck"]["Test"] == json::array({"CMD-SHELL", "curl -f http://localhost/"}));
+    CHECK(rc["Healthcheck"]["Interval"] == 30000000000LL);
+    CHECK(rc["Healthcheck"]["Retries"] == 3);
+    CHECK(rc["OnBuild"] == json::array({"RUN echo child"}));
+    CHECK(rc["Shell"] == json::array({"/bin/bash", "-eu", "-c"}));
+    CHECK(rc["Cmd"] == json::array({"/bin/bash", "-eu", "-c", "echo done"}));
+    REQUIRE(f.executor.runs.size() == 1);
+    CHECK(f.executor.runs[0].argv == std::vector<std::string>{"/bin/bash", "-eu", "-c", "echo in bash"});
+}
+
+TEST_CASE("a base image with ONBUILD triggers is refused rather than silently built without them", "[builder]") {
+    Fixture f;
+    f.build("FROM scratch\nONBUILD RUN echo child\n", {"parent"});
+    CHECK_THROWS_WITH(f.build("FROM parent\nRUN true\n"), Catch::Contains("ONBUILD"));
+}
+
+TEST_CASE("flags and heredocs the builder does not implement yet are refused by name", "[builder]") {
+    Fixture f;
+    write_text(f.context / "a.txt", "a");
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --chown=1:1 a.txt /\n"),
+                      Catch::Contains("Buildfile:2:1") && Catch::Contains("COPY --chown"));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nRUN --mount=type=cache,target=/c true\n"), Catch::Contains("RUN --mount"));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY <<EOF /x\nhello\nEOF\n"), Catch::Contains("heredoc"));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nADD a.txt /\n"), Catch::Contains("ADD is not supported"));
+    CHECK(f.executor.runs.empty());
+}
+
+TEST_CASE("EXPOSE port specs follow docker", "[builder]") {
+    CHECK(builder::expand_exposed_port("80") == std::vector<std::string>{"80/tcp"});
+    CHECK(builder::expand_exposed_port("53/UDP") == std::vector<std::string>{"53/udp"});
+    CHECK(builder::expand_exposed_port("1-3/sctp") == std::vector<std::string>{"1/sctp", "2/sctp", "3/sctp"});
+    CHECK_THROWS_WITH(builder::expand_exposed_port("http"), Catch::Contains("invalid port 'http'"));
+    CHECK_THROWS(builder::expand_exposed_port("70000"));
+    CHECK_THROWS(builder::expand_exposed_port("80/icmp"));
+}
+
+TEST_CASE(".dockerignore leaves files out of COPY and out of the cache key", "[builder]") {
+    Fixture f;
+    write_text(f.context / "app" / "main.c", "int main(){}\n");
+    write_text(f.context / "app" / "build" / "main.o", "object\n");
+    write_text(f.context / "app" / "build" / "keep.txt", "kept\n");
+    write_text(f.context / "secret.env", "TOKEN=1\n");
+    write_text(f.context / ".dockerignore", "**/build\n!app/build/keep.txt\nsecret.env\n");
+    const std::string buildfile = "FROM scratch\nCOPY . /src/\n";
+    const auto first = f.build(buildfile);
+    const auto snapshots = f.store.ensure_snapshots(f.store.load_image(first.manifest));
+    const auto root = snapshots.back() / "src";
+    CHECK(std::filesystem::exists(root / "app" / "main.c"));
+    CHECK(std::filesystem::exists(root / "app" / "build" / "keep.txt"));
+    CHECK_FALSE(std::filesystem::exists(root / "app" / "build" / "main.o"));
+    CHECK_FALSE(std::filesystem::exists(root / "secret.env"));
+
+    // Changing an ignored file keeps the cache; naming one explicitly finds nothing.
+    write_text(f.context / "secret.env", "TOKEN=2\n");
+    const auto again = f.build(buildfile);
+    CHECK(again.manifest.digest == first.manifest.digest);
+    CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 1);
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY secret.env /\n"), Catch::Contains(".dockerignore"));
 }

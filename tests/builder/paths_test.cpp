@@ -63,14 +63,15 @@ TEST_CASE("match_sources expands wildcards within the root and names a missing p
 TEST_CASE("hash_source sees content, names and modes but not mtimes", "[copy]") {
     ScratchDir dir;
     write_text(dir.path() / "t" / "f", "one");
-    const auto first = hash_source(dir.path() / "t");
+    const CopySource tree{"t", dir.path() / "t", "t", true};
+    const auto first = hash_source(tree);
     REQUIRE(::system(("touch -d '2001-01-01' " + (dir.path() / "t" / "f").string()).c_str()) == 0);
-    CHECK(hash_source(dir.path() / "t") == first);
+    CHECK(hash_source(tree) == first);
     REQUIRE(::chmod((dir.path() / "t" / "f").c_str(), 0700) == 0);
-    const auto mode_changed = hash_source(dir.path() / "t");
+    const auto mode_changed = hash_source(tree);
     CHECK(mode_changed != first);
     write_text(dir.path() / "t" / "f", "two");
-    CHECK(hash_source(dir.path() / "t") != mode_changed);
+    CHECK(hash_source(tree) != mode_changed);
 }
 
 TEST_CASE("copy_entry keeps modes and mtimes, copies links as links, owns files by root", "[copy]") {
@@ -80,7 +81,7 @@ TEST_CASE("copy_entry keeps modes and mtimes, copies links as links, owns files 
     REQUIRE(::symlink("/etc/shadow", (dir.path() / "src" / "link").c_str()) == 0);
     REQUIRE(::system(("touch -h -d '2001-02-03 04:05:06Z' " + (dir.path() / "src" / "bin" / "tool").string()).c_str()) == 0);
     std::filesystem::create_directories(dir.path() / "dst");
-    copy_entry(dir.path() / "src", dir.path() / "dst");
+    copy_entry(CopySource{"src", dir.path() / "src", "src", true}, dir.path() / "dst");
 
     struct stat st {};
     REQUIRE(::lstat((dir.path() / "dst" / "bin" / "tool").c_str(), &st) == 0);
