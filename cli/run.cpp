@@ -21,6 +21,9 @@ struct RunFlags {
     std::string hostname;
     std::string memory;
     long long pids_limit = 0;
+    std::vector<std::string> cap_add;
+    std::vector<std::string> cap_drop;
+    bool privileged = false;
 };
 
 void run_container(CLI::App& cmd, const RunFlags& flags, GlobalOptions& global) {
@@ -37,6 +40,9 @@ void run_container(CLI::App& cmd, const RunFlags& flags, GlobalOptions& global) 
     options.hostname = flags.hostname;
     if (!flags.memory.empty()) options.limits.memory_bytes = parse_size(flags.memory);
     if (flags.pids_limit > 0) options.limits.pids = flags.pids_limit;
+    options.cap_add = flags.cap_add;
+    options.cap_drop = flags.cap_drop;
+    options.privileged = flags.privileged;
 
     store::Store store(global.root);
     global.exit_code = runner::run(store, options, std::cerr);
@@ -59,6 +65,10 @@ void add_run_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--hostname", flags->hostname, "Container host name");
     cmd->add_option("-m,--memory", flags->memory, "Memory limit (e.g. 512m)");
     cmd->add_option("--pids-limit", flags->pids_limit, "Process limit");
+    cmd->add_option("--cap-add", flags->cap_add, "Add a Linux capability (e.g. NET_ADMIN, or ALL)")->allow_extra_args(false);
+    cmd->add_option("--cap-drop", flags->cap_drop, "Drop a Linux capability (e.g. NET_RAW, or ALL)")->allow_extra_args(false);
+    cmd->add_flag("--privileged", flags->privileged,
+                  "UNSAFE: all capabilities, no seccomp filter, no masked /proc paths");
     cmd->callback([cmd, flags, &global] { run_container(*cmd, *flags, global); });
 }
 

@@ -87,6 +87,9 @@ int run(store::Store& store, const RunOptions& options, std::ostream& diagnostic
     spec.groups = user.groups;
     if (!options.hostname.empty()) spec.hostname = options.hostname;
     spec.limits = options.limits;
+    spec.cap_add = options.cap_add;
+    spec.cap_drop = options.cap_drop;
+    spec.privileged = options.privileged;
 
     // The container's writable layer lives only as long as this run (docker's --rm).
     const TempDir container(store.tmp_dir(), "container-");

@@ -20,6 +20,9 @@ struct RunOptions {
     std::string user;                        // -u
     std::string hostname;
     sandbox::Limits limits;
+    std::vector<std::string> cap_add;   // docker capability names, with or without CAP_, or ALL
+    std::vector<std::string> cap_drop;
+    bool privileged = false;            // all capabilities, no seccomp, no masked paths: unsafe
 };
 
 // docker's rules: Entrypoint + (command or Cmd); --entrypoint drops the image's Cmd.

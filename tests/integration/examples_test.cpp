@@ -209,3 +209,17 @@ TEST_CASE("memory and pids limits apply to RUN steps and to strata run", "[integ
     const auto enough = s.strata("run --pids-limit 8 busybox sh -c 'sleep 0 & wait; echo ok'");
     CHECK(enough.output == "ok\n");
 }
+
+TEST_CASE("strata run confines the container: default capabilities, seccomp, --cap-drop, --privileged", "[integration]") {
+    auto& s = example_store();
+    REQUIRE(s.busybox_build.exit_code == 0);
+    const auto status = s.strata("run busybox grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status");
+    INFO(status.output);
+    CHECK(status.output.find("CapEff:\t00000000a80425fb") != std::string::npos);
+    CHECK(status.output.find("Seccomp:\t2") != std::string::npos);
+    CHECK(status.output.find("NoNewPrivs:\t1") != std::string::npos);
+    CHECK(s.strata("run --cap-drop ALL busybox grep CapEff /proc/self/status").output == "CapEff:\t0000000000000000\n");
+    CHECK(s.strata("run busybox mount -t tmpfs none /mnt").exit_code != 0);
+    CHECK(s.strata("run --privileged busybox grep Seccomp: /proc/self/status").output == "Seccomp:\t0\n");
+    CHECK(s.strata("run --cap-add NOT_A_CAP busybox true").exit_code == 125);
+}
