@@ -18,20 +18,8 @@ struct CommandResult {
     std::string output;  // stdout and stderr interleaved
 };
 
-inline CommandResult sh(const std::string& command) {
-    CommandResult r;
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (!pipe) throw std::runtime_error("popen failed: " + command);
-    std::array<char, 4096> buf;
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-    const int status = ::pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return r;
-}
-
-// Only stdout (stderr goes to the test's own stderr).
-inline CommandResult sh_stdout(const std::string& command) {
+// Runs `command` through /bin/sh; collects what it writes to stdout.
+inline CommandResult run_shell(const std::string& command) {
     CommandResult r;
     FILE* pipe = ::popen(command.c_str(), "r");
     if (!pipe) throw std::runtime_error("popen failed: " + command);
@@ -42,6 +30,12 @@ inline CommandResult sh_stdout(const std::string& command) {
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
 }
+
+// stdout and stderr interleaved.
+inline CommandResult sh(const std::string& command) { return run_shell(command + " 2>&1"); }
+
+// Only stdout (stderr goes to the test's own stderr).
+inline CommandResult sh_stdout(const std::string& command) { return run_shell(command); }
 
 inline std::string quote(const std::string& s) {
     std::string out = "'";
