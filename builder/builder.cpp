@@ -15,6 +15,7 @@
 #include <ctime>
 #include <sys/stat.h>
 #include <map>
+#include <set>
 
 namespace strata::builder {
 
@@ -34,6 +35,7 @@ public:
         parse_options.filename = options_.buildfile_name;
         parse_options.build_args = options_.build_args;
         parse_options.target = options_.target;
+        parse_options.predefined_args = predefined_args();
         dag_ = parser::parse_buildfile(options_.buildfile_text, parse_options);
         ignore_ = load_context_ignore(options_.context_dir, options_.buildfile_path);
 
@@ -70,6 +72,10 @@ private:
     }
 
     ImageState base_state(const parser::Stage& stage) {
+        if (!stage.platform.empty() && stage.platform != host_platform())
+            throw Error(options_.buildfile_name + ":" + std::to_string(stage.loc.line) + ": FROM --platform=" +
+                        stage.platform + ": only the host platform (" + host_platform() +
+                        ") can be built; there is no emulation");
         if (stage.base_stage) return stages_.at(*stage.base_stage);
         if (stage.base == "scratch") return scratch_state(epoch_time_or(format_rfc3339(0)));
         const auto descriptor = store_.resolve(stage.base);
@@ -129,6 +135,8 @@ private:
                 args_[kv.key] = expand(*kv.value, env);
             } else if (auto global = global_arg(kv.key)) {
                 args_[kv.key] = *global;
+            } else if (auto predefined = predefined_args().find(kv.key); predefined != predefined_args().end()) {
+                args_[kv.key] = predefined->second;  // `ARG TARGETARCH` makes BuildKit's value visible
             }
         }
         out_ << "\n";  // docker records no history for ARG
@@ -280,6 +288,18 @@ private:
 
     // ----- environments
 
+    static std::string host_platform() { return "linux/" + oci_architecture(); }
+
+    // BuildKit's automatic platform ARGs. Build and target platform are the host's.
+    static const std::map<std::string, std::string>& predefined_args() {
+        static const std::map<std::string, std::string> args = {
+            {"BUILDPLATFORM", host_platform()}, {"BUILDOS", "linux"},  {"BUILDARCH", oci_architecture()},
+            {"BUILDVARIANT", ""},               {"TARGETPLATFORM", host_platform()}, {"TARGETOS", "linux"},
+            {"TARGETARCH", oci_architecture()}, {"TARGETVARIANT", ""},
+        };
+        return args;
+    }
+
     std::string expand(const std::string& word, const parser::Environment& env) const {
         return parser::expand_word(word, env, dag_.escape);
     }
@@ -291,13 +311,24 @@ private:
         return env;
     }
 
-    // RUN's environment: the image's Env plus ARGs that ENV does not override.
+    // RUN's environment: the image's Env plus ARGs that ENV does not override, plus the
+    // proxy variables given with --build-arg, which docker passes without a declaration.
     std::vector<std::string> run_env(const ImageState& state) const {
         std::vector<std::string> env = state.env_list();
         const auto image_env = state.env();
-        for (const auto& [k, v] : args_)
+        std::map<std::string, std::string> extra = args_;
+        for (const auto& [k, v] : options_.build_args)
+            if (is_proxy_arg(k)) extra.emplace(k, v);
+        for (const auto& [k, v] : extra)
             if (!image_env.count(k)) env.push_back(k + "=" + v);
         return env;
+    }
+
+    static bool is_proxy_arg(const std::string& name) {
+        static const std::set<std::string> names = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                                                    "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+                                                    "ALL_PROXY",  "all_proxy"};
+        return names.count(name) > 0;
     }
 
     // A global ARG (before the first FROM) redeclared in the stage without a default.

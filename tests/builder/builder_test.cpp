@@ -269,3 +269,23 @@ TEST_CASE(".dockerignore leaves files out of COPY and out of the cache key", "[b
     CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 1);
     CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY secret.env /\n"), Catch::Contains(".dockerignore"));
 }
+
+TEST_CASE("predefined platform ARGs, proxy build args and FROM --platform", "[builder]") {
+    Fixture f;
+    const std::string arch = builder::oci_architecture();
+    const auto r = f.build("FROM scratch\n"
+                           "ARG TARGETARCH\n"
+                           "ENV ARCH=$TARGETARCH OS=${TARGETOS:-unset}\n"
+                           "RUN true\n",
+                           {"t"}, {{"HTTP_PROXY", "http://proxy:3128"}});
+    const json c = f.config(r);
+    CHECK(std::find(c["config"]["Env"].begin(), c["config"]["Env"].end(), "ARCH=" + arch) != c["config"]["Env"].end());
+    CHECK(std::find(c["config"]["Env"].begin(), c["config"]["Env"].end(), "OS=unset") != c["config"]["Env"].end());
+    REQUIRE(f.executor.runs.size() == 1);
+    const auto& env = f.executor.runs[0].env;
+    CHECK(std::find(env.begin(), env.end(), "HTTP_PROXY=http://proxy:3128") != env.end());
+    CHECK(std::find(env.begin(), env.end(), "TARGETARCH=" + arch) != env.end());
+
+    CHECK_NOTHROW(f.build("FROM --platform=$BUILDPLATFORM scratch\nENV A=1\n"));
+    CHECK_THROWS_WITH(f.build("FROM --platform=linux/s390x scratch\n"), Catch::Contains("only the host platform"));
+}
