@@ -116,7 +116,7 @@ private:
     static void refuse_unsupported(const parser::Instruction& step) {
         const std::string name(parser::kind_name(step.kind));
         for (const auto& flag : step.flag_names) {
-            if (step.kind == parser::Kind::copy && flag == "from") continue;
+            if (step.kind == parser::Kind::copy && (flag == "from" || flag == "chown" || flag == "chmod")) continue;
             if (step.kind == parser::Kind::healthcheck) continue;  // all its flags land in the config
             throw Error(name + " --" + flag + " is not supported by the builder yet");
         }
@@ -204,6 +204,7 @@ private:
             for (const auto& pattern : parser::expand_words(word, env, dag_.escape))
                 for (auto& s : match_sources(root, pattern, filter)) sources.push_back(std::move(s));
 
+        const CopyAttributes attributes = copy_attributes(step, state, env);
         std::string dest = expand(step.dest, env);
         // BuildKit treats ".", "" and a trailing "/" as "into this directory".
         const bool dest_is_dir = dest.empty() || dest == "." || dest.ends_with("/") || dest.ends_with("/.") ||
@@ -217,13 +218,30 @@ private:
                              {"from", step.copy_from_stage ? stages_.at(*step.copy_from_stage).top_chain_id() : "context"},
                              {"dest", dest_path},
                              {"dest_is_dir", dest_is_dir},
+                             {"owner", std::to_string(attributes.uid) + ":" + std::to_string(attributes.gid)},
+                             {"chmod", expand(step.chmod, env)},
                              {"sources", source_digests}};
 
         apply_step(step, state, record, [&](TempDir& snapshot) {
             TempDir lower_view_dir(store_.tmp_dir(), "view-");
             const sandbox::ReadOnlyView lower(state.snapshot_dirs_topmost_first(store_), lower_view_dir.path());
-            write_copy(sources, dest_path, dest_is_dir, snapshot.path(), lower.path(), filter);
+            write_copy(sources, dest_path, dest_is_dir, snapshot.path(), lower.path(), filter, attributes);
         });
+    }
+
+    // --chown names are looked up in the destination image's /etc/passwd and /etc/group;
+    // a user without a group uses the uid as gid, as docker documents.
+    CopyAttributes copy_attributes(const parser::Instruction& step, const ImageState& state,
+                                   const parser::Environment& env) const {
+        CopyAttributes attributes;
+        if (!step.chown.empty()) {
+            const std::string owner = expand(step.chown, env);
+            const auto user = sandbox::resolve_user(owner, state.snapshot_dirs_topmost_first(store_));
+            attributes.uid = user.uid;
+            attributes.gid = owner.find(':') == std::string::npos ? user.uid : user.gid;
+        }
+        if (!step.chmod.empty()) attributes.chmod = ModeChange::parse(expand(step.chmod, env));
+        return attributes;
     }
 
     fs::path copy_source_root(const parser::Instruction& step) const {
@@ -233,7 +251,8 @@ private:
     }
 
     static void write_copy(const std::vector<CopySource>& sources, const std::string& dest_path, bool dest_is_dir,
-                           const fs::path& snapshot, const fs::path& lower, const ContextFilter& filter) {
+                           const fs::path& snapshot, const fs::path& lower, const ContextFilter& filter,
+                           const CopyAttributes& attributes) {
         // Follow symlinks of the existing filesystem for the destination, so that COPY to
         // /bin/x on a usr-merged image writes /usr/bin/x instead of hiding the /bin link.
         const fs::path dest_rel = resolve_relative(lower, dest_path, false);
@@ -244,8 +263,8 @@ private:
             const bool contents = source.is_dir;
             const fs::path target_rel = (contents || !into_dir) ? dest_rel : dest_rel / source.path.filename();
             const std::string parent = contents ? target_rel.string() : target_rel.parent_path().string();
-            make_parent_dirs(snapshot, lower, parent);
-            copy_entry(source, snapshot / target_rel, filter);
+            make_parent_dirs(snapshot, lower, parent, attributes);
+            copy_entry(source, snapshot / target_rel, filter, attributes);
         }
     }
 

@@ -107,7 +107,7 @@ void set_times(const fs::path& path, const struct stat& st) {
     if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("utimensat", path.string());
 }
 
-void copy_file_data(const fs::path& source, const fs::path& target, const struct stat& st) {
+void copy_file_data(const fs::path& source, const fs::path& target, const struct stat& st, const CopyAttributes& attrs) {
     Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!in) throw_errno("open", source.string());
     ::unlink(target.c_str());  // a later source replaces an earlier one, as docker does
@@ -115,18 +115,18 @@ void copy_file_data(const fs::path& source, const fs::path& target, const struct
     if (!out) throw_errno("create", target.string());
     char buf[1 << 16];
     while (const std::size_t n = read_some(in.get(), buf, sizeof buf, source.c_str())) write_all(out.get(), buf, n, target.c_str());
-    if (::fchown(out.get(), 0, 0) != 0) throw_errno("chown", target.string());
-    if (::fchmod(out.get(), st.st_mode & 07777) != 0) throw_errno("chmod", target.string());
+    if (::fchown(out.get(), attrs.uid, attrs.gid) != 0) throw_errno("chown", target.string());
+    if (::fchmod(out.get(), attrs.mode_for(st.st_mode, false)) != 0) throw_errno("chmod", target.string());
 }
 
-void ensure_dir(const fs::path& target, mode_t mode) {
+void ensure_dir(const fs::path& target, mode_t mode, const CopyAttributes& owner) {
     struct stat st {};
     if (::lstat(target.c_str(), &st) == 0) {
         if (S_ISDIR(st.st_mode)) return;
         if (::unlink(target.c_str()) != 0) throw_errno("unlink", target.string());
     }
     if (::mkdir(target.c_str(), 0700) != 0) throw_errno("mkdir", target.string());
-    if (::chown(target.c_str(), 0, 0) != 0) throw_errno("chown", target.string());
+    if (::chown(target.c_str(), owner.uid, owner.gid) != 0) throw_errno("chown", target.string());
     if (::chmod(target.c_str(), mode) != 0) throw_errno("chmod", target.string());
 }
 
@@ -170,26 +170,28 @@ std::string hash_source(const CopySource& source, const ContextFilter& filter) {
 
 namespace {
 
-void copy_tree(const fs::path& source, const fs::path& target, const std::string& rel, const ContextFilter& filter) {
+void copy_tree(const fs::path& source, const fs::path& target, const std::string& rel, const ContextFilter& filter,
+               const CopyAttributes& attrs) {
     // The top-level source may be reached through a symlink (already resolved in root);
     // everything below it is copied as it is, links included.
     const struct stat st = lstat_or_throw(source);
     if (S_ISDIR(st.st_mode)) {
-        ensure_dir(target, st.st_mode & 07777);
+        ensure_dir(target, attrs.mode_for(st.st_mode, true), attrs);
         for (const auto& name : sorted_names(source)) {
             const std::string r = child_rel(rel, name);
             if (filter.skip(r, is_real_dir(source / name))) continue;
-            copy_tree(source / name, target / name, r, filter);
+            copy_tree(source / name, target / name, r, filter, attrs);
         }
     } else if (S_ISREG(st.st_mode)) {
-        copy_file_data(source, target, st);
+        copy_file_data(source, target, st, attrs);
     } else if (S_ISLNK(st.st_mode)) {
         ::unlink(target.c_str());
         if (::symlink(read_link(source).c_str(), target.c_str()) != 0) throw_errno("symlink", target.string());
-        if (::lchown(target.c_str(), 0, 0) != 0) throw_errno("lchown", target.string());
+        if (::lchown(target.c_str(), attrs.uid, attrs.gid) != 0) throw_errno("lchown", target.string());
     } else if (S_ISFIFO(st.st_mode)) {
         ::unlink(target.c_str());
-        if (::mkfifo(target.c_str(), st.st_mode & 07777) != 0) throw_errno("mkfifo", target.string());
+        if (::mkfifo(target.c_str(), attrs.mode_for(st.st_mode, false)) != 0) throw_errno("mkfifo", target.string());
+        if (::chown(target.c_str(), attrs.uid, attrs.gid) != 0) throw_errno("chown", target.string());
     } else {
         throw Error("copy '" + source.string() + "': unsupported file type (devices and sockets are not copied)");
     }
@@ -198,11 +200,13 @@ void copy_tree(const fs::path& source, const fs::path& target, const std::string
 
 } // namespace
 
-void copy_entry(const CopySource& source, const fs::path& target, const ContextFilter& filter) {
-    copy_tree(source.path, target, source.rel, filter);
+void copy_entry(const CopySource& source, const fs::path& target, const ContextFilter& filter,
+                const CopyAttributes& attributes) {
+    copy_tree(source.path, target, source.rel, filter, attributes);
 }
 
-void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir) {
+void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir,
+                      const CopyAttributes& owner) {
     fs::path here = snapshot;
     fs::path lower = lower_view;
     for (const auto& part : clean_relative(container_dir)) {
@@ -217,9 +221,59 @@ void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, cons
             if (::chmod(here.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", here.string());
             set_times(here, st);
         } else {
-            ensure_dir(here, 0755);
+            ensure_dir(here, 0755, owner);
         }
     }
+}
+
+ModeChange ModeChange::parse(const std::string& text) {
+    const auto bad = [&]() { return Error("invalid --chmod '" + text + "': expected octal (0755) or symbolic (u+x,go-w)"); };
+    ModeChange change;
+    if (text.empty()) throw bad();
+    if (text.find_first_not_of("01234567") == std::string::npos) {
+        if (text.size() > 4) throw bad();
+        change.absolute_ = static_cast<unsigned>(std::stoul(text, nullptr, 8));
+        return change;
+    }
+    std::size_t i = 0;
+    while (i <= text.size()) {
+        Clause clause;
+        unsigned who = 0;
+        for (; i < text.size() && std::string_view("ugoa").find(text[i]) != std::string_view::npos; ++i)
+            who |= text[i] == 'u' ? 04700u : text[i] == 'g' ? 02070u : text[i] == 'o' ? 01007u : 07777u;
+        clause.who = who ? who : 07777u;
+        if (i >= text.size() || std::string_view("+-=").find(text[i]) == std::string_view::npos) throw bad();
+        clause.op = text[i++];
+        for (; i < text.size() && text[i] != ','; ++i) {
+            switch (text[i]) {
+            case 'r': clause.perms |= 0444; break;
+            case 'w': clause.perms |= 0222; break;
+            case 'x': clause.perms |= 0111; break;
+            case 'X': clause.exec_if_dir_or_executable = true; break;
+            case 's': clause.perms |= 06000; break;
+            case 't': clause.perms |= 01000; break;
+            default: throw bad();
+            }
+        }
+        change.clauses_.push_back(clause);
+        if (i == text.size()) break;
+        ++i;  // the comma
+        if (i == text.size()) throw bad();
+    }
+    return change;
+}
+
+unsigned ModeChange::apply(unsigned mode, bool is_dir) const {
+    if (absolute_) return *absolute_;
+    for (const auto& c : clauses_) {
+        unsigned perms = c.perms;
+        if (c.exec_if_dir_or_executable && (is_dir || (mode & 0111))) perms |= 0111;
+        perms &= c.who;
+        if (c.op == '+') mode |= perms;
+        else if (c.op == '-') mode &= ~perms;
+        else mode = (mode & ~c.who) | perms;
+    }
+    return mode & 07777;
 }
 
 } // namespace strata::builder

@@ -6,6 +6,7 @@
 #include "builder/ignore.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,34 @@ private:
     const IgnoreMatcher* matcher_ = nullptr;
 };
 
+// COPY --chmod: octal ("0755") or symbolic ("u+x,go-w", "a=rX") as chmod(1) reads it.
+class ModeChange {
+public:
+    static ModeChange parse(const std::string& text);  // throws naming the text
+    unsigned apply(unsigned mode, bool is_dir) const;   // permission bits (07777) in and out
+
+private:
+    struct Clause {
+        unsigned who = 0;    // bits of 07777 the clause may touch
+        char op = '=';       // + - =
+        unsigned perms = 0;  // rwx/st bits for all of u, g and o (masked by who)
+        bool exec_if_dir_or_executable = false;  // X
+    };
+    std::optional<unsigned> absolute_;
+    std::vector<Clause> clauses_;
+};
+
+// The owner and mode COPY gives what it writes: root:root and the source's mode, unless
+// --chown / --chmod say otherwise (docker: a user without a group uses the uid as gid).
+struct CopyAttributes {
+    unsigned uid = 0;
+    unsigned gid = 0;
+    std::optional<ModeChange> chmod;
+    unsigned mode_for(unsigned source_mode, bool is_dir) const {
+        return chmod ? chmod->apply(source_mode & 07777, is_dir) : source_mode & 07777;
+    }
+};
+
 struct CopySource {
     std::string pattern;  // as written (after variable expansion)
     fs::path path;        // resolved host path, inside the root
@@ -44,11 +73,14 @@ std::string hash_source(const CopySource& source, const ContextFilter& filter = 
 
 // Copies `source` to `target` (a path inside the snapshot being written). A directory's
 // contents are merged into target, less what the filter leaves out. Parents of target must exist.
-void copy_entry(const CopySource& source, const fs::path& target, const ContextFilter& filter = {});
+void copy_entry(const CopySource& source, const fs::path& target, const ContextFilter& filter = {},
+                const CopyAttributes& attributes = {});
 
 // Creates the missing directories of `container_dir` (absolute, clean) inside `snapshot`,
 // copying mode and owner from the same directory in `lower_view` when it exists there,
 // else 0755 root:root as docker does.
-void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir);
+// Directories that exist nowhere yet are created owned by `owner` (COPY --chown).
+void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir,
+                      const CopyAttributes& owner = {});
 
 } // namespace strata::builder

@@ -1,6 +1,7 @@
 // The builder against a fake executor: what it asks the sandbox to run, what lands in the
 // image config, and when the cache answers instead of the executor.
 #include "builder/builder.hpp"
+#include "builder/copy.hpp"
 #include "builder/metadata.hpp"
 #include "tests/common/shell.hpp"
 #include "util/fs.hpp"
@@ -8,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <sstream>
+#include <sys/stat.h>
 
 using namespace strata;
 using strata::test::ScratchDir;
@@ -229,8 +231,8 @@ TEST_CASE("a base image with ONBUILD triggers is refused rather than silently bu
 TEST_CASE("flags and heredocs the builder does not implement yet are refused by name", "[builder]") {
     Fixture f;
     write_text(f.context / "a.txt", "a");
-    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --chown=1:1 a.txt /\n"),
-                      Catch::Contains("Buildfile:2:1") && Catch::Contains("COPY --chown"));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --link a.txt /\n"),
+                      Catch::Contains("Buildfile:2:1") && Catch::Contains("COPY --link"));
     CHECK_THROWS_WITH(f.build("FROM scratch\nRUN --mount=type=cache,target=/c true\n"), Catch::Contains("RUN --mount"));
     CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY <<EOF /x\nhello\nEOF\n"), Catch::Contains("heredoc"));
     CHECK_THROWS_WITH(f.build("FROM scratch\nADD a.txt /\n"), Catch::Contains("ADD is not supported"));
@@ -288,4 +290,52 @@ TEST_CASE("predefined platform ARGs, proxy build args and FROM --platform", "[bu
 
     CHECK_NOTHROW(f.build("FROM --platform=$BUILDPLATFORM scratch\nENV A=1\n"));
     CHECK_THROWS_WITH(f.build("FROM --platform=linux/s390x scratch\n"), Catch::Contains("only the host platform"));
+}
+
+TEST_CASE("COPY --chown resolves names in the image, --chmod takes octal and symbolic modes", "[builder]") {
+    Fixture f;
+    write_text(f.context / "etc" / "passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n");
+    write_text(f.context / "etc" / "group", "root:x:0:\nstaff:x:50:\n");
+    write_text(f.context / "tool", "#!/bin/sh\n");
+    write_text(f.context / "data" / "a.txt", "a\n");
+    ::chmod((f.context / "tool").c_str(), 0644);
+    const auto r = f.build("FROM scratch\n"
+                           "COPY etc /etc/\n"
+                           "COPY --chown=app tool /opt/new/bin/\n"
+                           "COPY --chown=app:staff --chmod=u+x,go-w tool /t2\n"
+                           "COPY --chown=7 --chmod=0750 data /d/\n");
+    const auto snapshots = f.store.ensure_snapshots(f.store.load_image(r.manifest));
+    REQUIRE(snapshots.size() == 4);
+    struct stat st {};
+    REQUIRE(::stat((snapshots[1] / "opt" / "new" / "bin" / "tool").c_str(), &st) == 0);
+    CHECK(st.st_uid == 1000);
+    CHECK(st.st_gid == 1000);  // a user without a group: the uid is the gid, as docker does
+    CHECK((st.st_mode & 07777) == 0644);
+    REQUIRE(::stat((snapshots[1] / "opt" / "new").c_str(), &st) == 0);
+    CHECK(st.st_uid == 1000);  // created destination directories belong to the --chown user too
+    REQUIRE(::stat((snapshots[2] / "t2").c_str(), &st) == 0);
+    CHECK(st.st_uid == 1000);
+    CHECK(st.st_gid == 50);
+    CHECK((st.st_mode & 07777) == 0744);
+    REQUIRE(::stat((snapshots[3] / "d" / "a.txt").c_str(), &st) == 0);
+    CHECK(st.st_uid == 7);
+    CHECK(st.st_gid == 7);
+    CHECK((st.st_mode & 07777) == 0750);
+
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --chown=nobody tool /\n"), Catch::Contains("unable to find user nobody"));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --chmod=9z tool /\n"), Catch::Contains("invalid --chmod '9z'"));
+}
+
+TEST_CASE("ModeChange reads chmod's octal and symbolic forms", "[builder]") {
+    using builder::ModeChange;
+    CHECK(ModeChange::parse("755").apply(0600, false) == 0755);
+    CHECK(ModeChange::parse("0640").apply(0777, true) == 0640);
+    CHECK(ModeChange::parse("u+x").apply(0644, false) == 0744);
+    CHECK(ModeChange::parse("go-rwx").apply(0755, false) == 0700);
+    CHECK(ModeChange::parse("a=rX").apply(0600, false) == 0444);
+    CHECK(ModeChange::parse("a=rX").apply(0700, true) == 0555);
+    CHECK(ModeChange::parse("a=rX").apply(0700, false) == 0555);  // X: already executable by someone
+    CHECK(ModeChange::parse("u+s,+t").apply(0755, false) == 05755);
+    CHECK(ModeChange::parse("o=").apply(0777, false) == 0770);
+    for (const char* bad : {"", "u", "u+q", "8", "07777a", "u+x,"}) CHECK_THROWS(ModeChange::parse(bad));
 }
