@@ -164,7 +164,36 @@ std::string unique_cgroup_name() {
 
 bool limits_requested(const Limits& limits) { return limits.memory_bytes || limits.pids; }
 
+// "strata-123-0-ab12" -> 123.
+std::optional<pid_t> owner_pid(const std::string& name) {
+    constexpr std::string_view prefix = "strata-";
+    if (!name.starts_with(prefix)) return std::nullopt;
+    pid_t pid = 0;
+    const char* begin = name.data() + prefix.size();
+    const auto [end, ec] = std::from_chars(begin, name.data() + name.size(), pid);
+    if (ec != std::errc() || end == begin || *end != '-' || pid <= 0) return std::nullopt;
+    return pid;
+}
+
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
 } // namespace
+
+std::size_t remove_abandoned_cgroups(CgroupFs& cfs, const std::filesystem::path& parent) {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+        const auto pid = owner_pid(it->path().filename().string());
+        if (!pid || process_exists(*pid) || !it->is_directory()) continue;
+        try {
+            empty_and_remove_cgroup(cfs, it->path(), false);
+            ++removed;
+        } catch (const Error&) {
+            // Another strata may be sweeping the same cgroup; it is gone either way.
+        }
+    }
+    return removed;
+}
 
 std::unique_ptr<RunCgroup> create_run_cgroup(const Limits& limits) {
     static CgroupFs real_fs;

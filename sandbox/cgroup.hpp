@@ -55,6 +55,10 @@ std::unique_ptr<RunCgroup> create_cgroup_v1(CgroupFs& fs, const CgroupLocation& 
 // is usable and no limits were requested (a run without limits needs no cgroup).
 std::unique_ptr<RunCgroup> create_run_cgroup(const Limits& limits);
 
+// Removes the run cgroups under `parent` that a strata process killed before it could clean
+// up left behind: entries named strata-<pid>-... whose pid no longer exists. Returns how many.
+std::size_t remove_abandoned_cgroups(CgroupFs& fs, const std::filesystem::path& parent);
+
 // Parsing helpers, shared by the managers and exposed for tests.
 // "0::/a/b" -> "/a/b"; throws when /proc/self/cgroup has no unified line.
 std::string cgroup_v2_path(std::string_view proc_self_cgroup);

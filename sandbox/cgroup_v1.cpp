@@ -102,6 +102,7 @@ std::unique_ptr<RunCgroup> create_cgroup_v1(CgroupFs& cfs, const CgroupLocation&
             if (required) throw Error("cgroup v1 hierarchy for '" + controller + "' not found under '" + where.mount_root.string() + "'");
             continue;
         }
+        remove_abandoned_cgroups(cfs, *parent);
         cgroup->create(controller, *parent / where.name);
     }
     cgroup->apply(limits);

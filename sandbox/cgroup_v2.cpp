@@ -87,6 +87,7 @@ std::unique_ptr<RunCgroup> create_cgroup_v2(CgroupFs& cfs, const CgroupLocation&
     const auto parent = where.mount_root / fs::path(cgroup_v2_path(where.proc_self_cgroup)).relative_path();
     enable_controller(cfs, parent, "memory", limits.memory_bytes.has_value());
     enable_controller(cfs, parent, "pids", limits.pids.has_value());
+    remove_abandoned_cgroups(cfs, parent);
     const auto dir = parent / where.name;
     cfs.make_dir(dir);
     auto cgroup = std::make_unique<CgroupV2>(cfs, dir);  // owns dir from here on

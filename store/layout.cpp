@@ -78,7 +78,7 @@ Store::Store(fs::path root) : root_(std::move(root)) {
     with_context("opening store '" + root_.string() + "'", [&] {
         make_dirs(root_);
         make_dirs(layout_dir() / "blobs" / "sha256");
-        make_dirs(tmp_dir());
+        make_dirs(root_ / "tmp");
         make_dirs(root_ / "snapshots");
         make_dirs(root_ / "records");
         const FileLock guard = lock(FileLock::Mode::exclusive);
@@ -86,6 +86,7 @@ Store::Store(fs::path root) : root_(std::move(root)) {
             write_file_atomic(layout_dir() / "oci-layout", json{{"imageLayoutVersion", "1.0.0"}}.dump());
         if (!fs::exists(index_path(*this))) write_file_atomic(index_path(*this), empty_index().dump());
     });
+    start_session();
 }
 
 void Store::tag(std::string_view name, const Descriptor& manifest) {

@@ -23,8 +23,7 @@ bool Store::has_snapshot(std::string_view chain_id) const {
 }
 
 TempDir Store::new_snapshot_staging() const {
-    // A '.' prefix keeps staging dirs apart from committed (hex-named) snapshots.
-    TempDir staging(root_ / "snapshots", ".staging-");
+    TempDir staging(tmp_dir(), "staging-");
     // The snapshot root becomes "/" of the container: mkdtemp's 0700 would leak into it.
     if (::chmod(staging.path().c_str(), 0755) != 0) throw_errno("chmod", staging.path().string());
     return staging;

@@ -5,13 +5,14 @@
 //   <root>/oci/oci-layout, index.json, blobs/sha256/<hex>   an OCI image layout (skopeo: oci:<root>/oci:<tag>)
 //   <root>/snapshots/<chain-hex>/                           one unpacked layer each, overlay format
 //   <root>/records/<namespace>/<key>.json                   small JSON records (the build cache)
-//   <root>/tmp/                                             staging on the same filesystem
+//   <root>/tmp/session-XXXXXX/ (+ .lock)                    this process's staging, on the same filesystem
 //   <root>/lock                                             flock: shared for readers, exclusive for writers of refs
 #include "store/oci.hpp"
 #include "util/fs.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,7 +66,10 @@ public:
 
     const fs::path& root() const noexcept { return root_; }
     fs::path layout_dir() const { return root_ / "oci"; }
-    fs::path tmp_dir() const { return root_ / "tmp"; }
+    // This process's own scratch directory under <root>/tmp (same filesystem as the
+    // snapshots, so staging is committed by rename). It is removed when the last copy of
+    // this Store goes; one left by a killed strata is removed by the next Store opened.
+    const fs::path& tmp_dir() const;
 
     // --- blobs
     bool has_blob(std::string_view digest) const;
@@ -105,8 +109,15 @@ public:
     FileLock lock(FileLock::Mode mode) const { return FileLock(root_ / "lock", mode); }
 
 private:
+    class Session;
+    void start_session();  // sweeps abandoned sessions, then opens ours
     fs::path root_;
+    std::shared_ptr<Session> session_;
 };
+
+// Removes the session directories under tmp_root whose owner is gone (their lock file
+// is not held). Returns how many were removed.
+std::size_t remove_abandoned_sessions(const fs::path& tmp_root);
 
 // How unpack_layer treats whiteout entries.
 enum class WhiteoutMode {

@@ -223,3 +223,23 @@ TEST_CASE("strata run confines the container: default capabilities, seccomp, --c
     CHECK(s.strata("run --privileged busybox grep Seccomp: /proc/self/status").output == "Seccomp:\t0\n");
     CHECK(s.strata("run --cap-add NOT_A_CAP busybox true").exit_code == 125);
 }
+
+TEST_CASE("a strata killed with SIGKILL mid-RUN leaves nothing the next command does not clean", "[integration]") {
+    auto& s = example_store();
+    REQUIRE(s.busybox_build.exit_code == 0);
+    ScratchDir ctx;
+    write_text(ctx.path() / "Buildfile", "FROM busybox\nRUN sleep 60\n");
+    const auto killed = sh("( " + s.cmd("build " + quote(ctx.path().string())) +
+                           " >/dev/null 2>&1 & pid=$!; sleep 2; kill -9 $pid; wait $pid; echo $pid )");
+    const std::string pid = killed.output.substr(0, killed.output.find('\n'));
+    INFO(killed.output);
+    REQUIRE_FALSE(pid.empty());
+    // The RUN's processes die with it (the pattern's brackets keep pgrep from matching its own shell).
+    CHECK(sh("for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -f 'slee[p] 60' >/dev/null || exit 0; sleep 0.2; done; exit 1").exit_code == 0);
+
+    REQUIRE(s.strata("images").exit_code == 0);  // any command opening the store sweeps
+    CHECK(std::filesystem::is_empty(s.root / "tmp"));
+    CHECK(sh("grep -c " + quote(s.root.string()) + " /proc/self/mountinfo").output == "0\n");
+    REQUIRE(s.strata("run busybox true").exit_code == 0);  // a run sweeps abandoned cgroups
+    CHECK(sh("find /sys/fs/cgroup -maxdepth 4 -name 'strata-" + pid + "-*'").output.empty());
+}

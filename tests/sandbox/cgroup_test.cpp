@@ -321,3 +321,22 @@ TEST_CASE("/proc/self/cgroup and flat-keyed files are parsed", "[cgroup]") {
     CHECK(flat_keyed_value("oom 4\n", "oom_kill") == std::nullopt);
     CHECK(flat_keyed_value("oom_kill x\n", "oom_kill") == std::nullopt);
 }
+
+TEST_CASE("run cgroups left by a killed strata are removed by the next run; live ones are kept", "[cgroup]") {
+    V2Tree tree;
+    // A pid that surely no longer exists: a child that has exited and been reaped.
+    const pid_t dead = ::fork();
+    if (dead == 0) ::_exit(0);
+    REQUIRE(::waitpid(dead, nullptr, 0) == dead);
+    const fs::path abandoned = tree.parent / ("strata-" + std::to_string(dead) + "-0-abc");
+    const fs::path live = tree.parent / ("strata-" + std::to_string(::getpid()) + "-9-def");
+    const fs::path foreign = tree.parent / "not-ours";
+    for (const auto& dir : {abandoned, live, foreign}) tree.cfs.make_dir(dir);
+
+    auto cgroup = create_cgroup_v2(tree.cfs, tree.where, Limits{});
+    CHECK_FALSE(fs::exists(abandoned));
+    CHECK(fs::exists(live));
+    CHECK(fs::exists(foreign));
+    CHECK(fs::exists(tree.parent / "run-1"));
+    CHECK(remove_abandoned_cgroups(tree.cfs, tree.parent) == 0);
+}
