@@ -38,6 +38,8 @@ std::vector<std::filesystem::path> ImageState::snapshot_dirs_topmost_first(const
     return dirs;
 }
 
+json& ImageState::runtime_config() { return builder::runtime_config(config); }
+
 std::vector<std::string> ImageState::env_list() const {
     std::vector<std::string> out;
     if (config.contains("config") && config["config"].is_object() && config["config"].contains("Env")) {
@@ -66,7 +68,7 @@ void ImageState::set_env(const std::string& key, const std::string& value) {
         }
     }
     if (!replaced) list.push_back(key + "=" + value);
-    runtime_config(config)["Env"] = list;
+    runtime_config()["Env"] = list;
 }
 
 std::string ImageState::working_dir() const { return string_field(config, "WorkingDir"); }

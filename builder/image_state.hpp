@@ -22,6 +22,9 @@ struct ImageState {
     const std::string& top_chain_id() const;
     std::vector<std::filesystem::path> snapshot_dirs_topmost_first(const store::Store& store) const;
 
+    // The "config" object of the OCI config (Env, Cmd, Labels, ...), created when missing.
+    json& runtime_config();
+
     // Config accessors; "Env" keeps docker's order: replacing a key keeps its position.
     parser::Environment env() const;
     std::vector<std::string> env_list() const;

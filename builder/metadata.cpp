@@ -11,12 +11,6 @@ namespace {
 
 using K = parser::Kind;
 
-json& runtime_config(ImageState& state) {
-    json& rc = state.config["config"];
-    if (!rc.is_object()) rc = json::object();
-    return rc;
-}
-
 json& object_field(json& parent, const char* key) {
     json& field = parent[key];
     if (!field.is_object()) field = json::object();
@@ -31,12 +25,12 @@ void set_env(const parser::Instruction& step, ImageState& state, const MetadataC
 }
 
 void set_labels(const parser::Instruction& step, ImageState& state, const MetadataContext& c) {
-    json& labels = object_field(runtime_config(state), "Labels");
+    json& labels = object_field(state.runtime_config(), "Labels");
     for (const auto& kv : step.pairs) labels[expand(kv.key, c)] = expand(kv.value.value_or(""), c);
 }
 
 void set_command(const parser::Instruction& step, ImageState& state, MetadataContext& c) {
-    json& rc = runtime_config(state);
+    json& rc = state.runtime_config();
     if (step.kind == K::cmd) {
         rc["Cmd"] = shell_or_exec(step, state);
         c.cmd_set_in_stage = true;
@@ -47,14 +41,14 @@ void set_command(const parser::Instruction& step, ImageState& state, MetadataCon
 }
 
 void set_exposed_ports(const parser::Instruction& step, ImageState& state, const MetadataContext& c) {
-    json& ports = object_field(runtime_config(state), "ExposedPorts");
+    json& ports = object_field(state.runtime_config(), "ExposedPorts");
     for (const auto& value : step.values)
         for (const auto& word : parser::expand_words(value, c.env, c.escape))
             for (const auto& port : expand_exposed_port(word)) ports[port] = json::object();
 }
 
 void set_volumes(const parser::Instruction& step, ImageState& state, const MetadataContext& c) {
-    json& volumes = object_field(runtime_config(state), "Volumes");
+    json& volumes = object_field(state.runtime_config(), "Volumes");
     for (const auto& value : step.values) {
         const std::string path = expand(value, c);
         if (path.empty()) throw Error("VOLUME specified can not be an empty string");
@@ -70,11 +64,11 @@ void set_healthcheck(const parser::Instruction& step, ImageState& state) {
     if (h.start_period_ns) check["StartPeriod"] = h.start_period_ns;
     if (h.start_interval_ns) check["StartInterval"] = h.start_interval_ns;
     if (h.retries) check["Retries"] = h.retries;
-    runtime_config(state)["Healthcheck"] = check;
+    state.runtime_config()["Healthcheck"] = check;
 }
 
 void add_onbuild(const parser::Instruction& step, ImageState& state) {
-    json& triggers = runtime_config(state)["OnBuild"];
+    json& triggers = state.runtime_config()["OnBuild"];
     if (!triggers.is_array()) triggers = json::array();
     triggers.push_back(step.onbuild_expression);
 }
@@ -101,7 +95,7 @@ bool is_metadata(parser::Kind kind) {
 }
 
 void apply_metadata(const parser::Instruction& step, ImageState& state, MetadataContext& c) {
-    json& rc = runtime_config(state);
+    json& rc = state.runtime_config();
     switch (step.kind) {
     case K::env: set_env(step, state, c); break;
     case K::label: set_labels(step, state, c); break;
@@ -123,9 +117,10 @@ void apply_metadata(const parser::Instruction& step, ImageState& state, Metadata
 std::vector<std::string> shell_or_exec(const parser::Instruction& step, const ImageState& state) {
     if (!step.shell_form) return step.command;
     std::vector<std::string> argv = {"/bin/sh", "-c"};
-    const json& rc = state.config.contains("config") ? state.config["config"] : json::object();
-    if (rc.is_object() && rc.contains("Shell") && rc["Shell"].is_array() && !rc["Shell"].empty())
-        argv = rc["Shell"].get<std::vector<std::string>>();
+    const auto rc = state.config.find("config");
+    if (rc != state.config.end() && rc->is_object() && rc->contains("Shell") && (*rc)["Shell"].is_array() &&
+        !(*rc)["Shell"].empty())
+        argv = (*rc)["Shell"].get<std::vector<std::string>>();
     argv.push_back(step.command.empty() ? "" : step.command.front());
     return argv;
 }
