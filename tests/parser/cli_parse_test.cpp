@@ -1,5 +1,6 @@
 // `strata parse` as a user runs it: the built binary on every BuildKit positive case must
 // print exactly upstream's `result`; the JSON format carries positions; errors exit 1.
+#include "tests/parser/helpers.hpp"
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,8 @@
 #include <sstream>
 
 namespace fs = std::filesystem;
+
+using strata::parser_test::read_all;
 
 namespace {
 
@@ -36,13 +39,6 @@ Output run(const std::string& command) {
     return out;
 }
 
-std::string read_all(const fs::path& path) {
-    std::ifstream file(path, std::ios::binary);
-    REQUIRE(file);
-    std::stringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
 
 std::string binary() {
     const fs::path path = STRATA_BINARY;

@@ -1,21 +1,15 @@
 // Stages, ARG scoping into FROM, stage references, target selection and build order.
+#include "tests/parser/helpers.hpp"
 #include "parser/buildfile.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace strata::parser;
 
+using strata::parser_test::error_of;
+
 namespace {
 
-std::string error_of(std::string_view text, const ParseOptions& options = {}) {
-    try {
-        parse_buildfile(text, options);
-    } catch (const strata::Error& e) {
-        return e.what();
-    }
-    FAIL("expected an error for: " << text);
-    return {};
-}
 
 ParseOptions with_target(std::string target) {
     ParseOptions options;

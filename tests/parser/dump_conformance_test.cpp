@@ -1,5 +1,6 @@
 // BuildKit's parser test data: the line-level AST printed in Node.Dump() format must equal
 // upstream's `result` byte for byte; the negative Dockerfiles must be rejected.
+#include "tests/parser/helpers.hpp"
 #include "parser/node.hpp"
 
 #include "util/error.hpp"
@@ -15,17 +16,12 @@
 using namespace strata::parser;
 namespace fs = std::filesystem;
 
+using strata::parser_test::read_all;
+
 namespace {
 
 const fs::path parser_dir = STRATA_CONFORMANCE_DIR "/buildkit-parser";
 
-std::string read_all(const fs::path& path) {
-    std::ifstream file(path, std::ios::binary);
-    REQUIRE(file);
-    std::stringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
 
 std::vector<fs::path> cases_in(const fs::path& dir) {
     std::vector<fs::path> cases;

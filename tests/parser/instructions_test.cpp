@@ -1,9 +1,12 @@
 // Typed instructions through the public API, and ParseError positions.
+#include "tests/parser/helpers.hpp"
 #include "parser/buildfile.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace strata::parser;
+
+using strata::parser_test::error_of;
 
 namespace {
 
@@ -14,15 +17,6 @@ const std::vector<Instruction>& steps_of(const Dag& dag) {
     return dag.stages.back().steps;
 }
 
-std::string error_of(std::string_view text, const ParseOptions& options = {}) {
-    try {
-        parse_buildfile(text, options);
-    } catch (const strata::Error& e) {
-        return e.what();
-    }
-    FAIL("expected an error for: " << text);
-    return {};
-}
 
 } // namespace
 
