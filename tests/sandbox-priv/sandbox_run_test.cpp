@@ -342,14 +342,20 @@ pid_t find_container_init() {
     return 0;
 }
 
-TEST_CASE("init forwards SIGTERM to the command and exits with its status", "[sandbox-priv]") {
-    Box box({"sh", "-c", "trap 'echo got-term; exit 3' TERM; sleep 30 & echo ready >&2; wait"});
+// Runs the box in the background until its command prints "ready" on stderr (or ends),
+// however long that takes; no timing is asserted.
+static std::future<Result> start_until_ready(Box& box) {
     auto running = std::async(std::launch::async, [&] { return box.run(); });
-    // Wait until the trap is set, however long that takes; no timing is asserted.
     while (box.stderr_text() != "ready\n" &&
            running.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
     }
     REQUIRE(box.stderr_text() == "ready\n");
+    return running;
+}
+
+TEST_CASE("init forwards SIGTERM to the command and exits with its status", "[sandbox-priv]") {
+    Box box({"sh", "-c", "trap 'echo got-term; exit 3' TERM; sleep 30 & echo ready >&2; wait"});
+    auto running = start_until_ready(box);
     const pid_t init = find_container_init();
     REQUIRE(init > 0);
     REQUIRE(::kill(init, SIGTERM) == 0);
@@ -487,11 +493,7 @@ TEST_CASE("init keeps only CAP_KILL and still forwards signals to a non-root com
     Box box({"sh", "-c", "trap 'echo got-term; exit 3' TERM; sleep 30 & echo ready >&2; wait"});
     box.spec.uid = 1000;
     box.spec.gid = 1000;
-    auto running = std::async(std::launch::async, [&] { return box.run(); });
-    while (box.stderr_text() != "ready\n" &&
-           running.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
-    }
-    REQUIRE(box.stderr_text() == "ready\n");
+    auto running = start_until_ready(box);
     const pid_t init = find_container_init();
     REQUIRE(init > 0);
     // init confines itself just after the fork, which may be a moment after "ready".
