@@ -1,6 +1,7 @@
 #pragma once
 // The builder runs a parsed Buildfile's DAG: each stage from its base, each step either
 // reused from the cache or executed, then the image assembled and tagged in the store.
+#include "builder/progress.hpp"
 #include "parser/buildfile.hpp"
 #include "sandbox/sandbox.hpp"
 #include "store/store.hpp"
@@ -41,6 +42,8 @@ struct BuildOptions {
     sandbox::Limits limits;
     std::optional<long long> source_date_epoch;
     int run_output_fd = 2;  // where RUN steps' stdout and stderr go
+    ProgressMode progress = ProgressMode::plain;
+    int jobs = 0;  // stages built at once; 0 = the number of cores
 };
 
 struct BuildResult {

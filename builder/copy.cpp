@@ -1,10 +1,10 @@
 #include "builder/copy.hpp"
 
 #include "builder/paths.hpp"
+#include "builder/walk.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
-#include "util/sha256.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -19,28 +19,6 @@ namespace strata::builder {
 namespace {
 
 bool has_wildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-
-bool is_real_dir(const fs::path& path) {
-    struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-struct stat lstat_or_throw(const fs::path& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat", path.string());
-    return st;
-}
-
-std::vector<std::string> sorted_names(const fs::path& dir) {
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-        names.push_back(it->path().filename().string());
-    if (ec) throw_error_code("read directory", dir.string(), ec.value());
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 
 // Expands the wildcard components of `rel` one by one, each match resolved in root.
 void expand_pattern(const fs::path& root, const std::vector<std::string>& parts, std::size_t index,
@@ -60,46 +38,6 @@ void expand_pattern(const fs::path& root, const std::vector<std::string>& parts,
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
     for (const auto& name : sorted_names(dir))
         if (::fnmatch(part.c_str(), name.c_str(), 0) == 0) expand_pattern(root, parts, index + 1, join(name), out);
-}
-
-std::string child_rel(const std::string& rel, const std::string& name) { return rel.empty() ? name : rel + "/" + name; }
-
-// `label` names entries in the digest relative to the source; `rel` is relative to the
-// root, for the filter.
-void hash_tree(Sha256& h, const fs::path& path, const std::string& label, const std::string& rel,
-               const ContextFilter& filter) {
-    const struct stat st = lstat_or_throw(path);
-    const auto header = [&](char type) {
-        h.update(label);
-        const std::string meta = std::string(1, '\0') + type + std::to_string(st.st_mode & 07777) + '\0';
-        h.update(meta);
-    };
-    if (S_ISDIR(st.st_mode)) {
-        header('d');
-        h.update("\n");
-        for (const auto& name : sorted_names(path)) {
-            const std::string r = child_rel(rel, name);
-            if (filter.skip(r, is_real_dir(path / name))) continue;
-            hash_tree(h, path / name, label + "/" + name, r, filter);
-        }
-    } else if (S_ISLNK(st.st_mode)) {
-        header('l');
-        h.update(read_link(path));
-        h.update("\n");
-    } else if (S_ISREG(st.st_mode)) {
-        header('f');
-        Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-        if (!fd) throw_errno("open", path.string());
-        Sha256 content;
-        char buf[65536];
-        while (const std::size_t n = read_some(fd.get(), buf, sizeof buf, path.c_str())) content.update(buf, n);
-        h.update(content.hex());
-        h.update("\n");
-    } else {
-        header('o');
-        h.update(std::to_string(st.st_rdev));
-        h.update("\n");
-    }
 }
 
 void set_times(const fs::path& path, const struct stat& st) {
@@ -160,12 +98,6 @@ std::vector<CopySource> match_sources(const fs::path& root, const std::string& p
         throw Error("no source files were specified: '" + pattern +
                     "' matches nothing in the source (or only what .dockerignore excludes)");
     return sources;
-}
-
-std::string hash_source(const CopySource& source, const ContextFilter& filter) {
-    Sha256 h;
-    hash_tree(h, source.path, ".", source.rel, filter);
-    return h.digest();
 }
 
 namespace {

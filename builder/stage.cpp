@@ -1,0 +1,175 @@
+// One stage, step by step: its base, then each instruction dispatched to the metadata
+// editor, ARG scoping, or a step that writes files.
+#include "builder/stage.hpp"
+
+#include "builder/metadata.hpp"
+#include "util/error.hpp"
+
+#include <chrono>
+#include <set>
+
+namespace strata::builder {
+
+std::string location_of(const parser::Instruction& step, const std::string& file) {
+    return file + ":" + std::to_string(step.loc.line) + ":" + std::to_string(step.loc.column);
+}
+
+std::string host_platform() { return "linux/" + oci_architecture(); }
+
+const std::map<std::string, std::string>& predefined_args() {
+    // Build and target platform are the host's: there is no emulation.
+    static const std::map<std::string, std::string> args = {
+        {"BUILDPLATFORM", host_platform()}, {"BUILDOS", "linux"},  {"BUILDARCH", oci_architecture()},
+        {"BUILDVARIANT", ""},               {"TARGETPLATFORM", host_platform()}, {"TARGETOS", "linux"},
+        {"TARGETARCH", oci_architecture()}, {"TARGETVARIANT", ""},
+    };
+    return args;
+}
+
+bool is_proxy_arg(const std::string& name) {
+    static const std::set<std::string> names = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                                                "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+                                                "ALL_PROXY",  "all_proxy"};
+    return names.count(name) > 0;
+}
+
+std::string now_rfc3339() {
+    return format_rfc3339(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+namespace {
+
+std::string stage_label(const parser::Stage& stage) {
+    return stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name;
+}
+
+std::string describe_base(const parser::Stage& stage, const parser::Dag& dag) {
+    if (stage.base_stage) return dag.stages.at(static_cast<std::size_t>(*stage.base_stage)).name;
+    return stage.base;
+}
+
+// Ignoring a flag or a heredoc would build a different image than docker without a
+// word, which is worse than failing.
+void refuse_unsupported(const parser::Instruction& step) {
+    const std::string name(parser::kind_name(step.kind));
+    for (const auto& flag : step.flag_names) {
+        if (step.kind == parser::Kind::copy && (flag == "from" || flag == "chown" || flag == "chmod")) continue;
+        if (step.kind == parser::Kind::healthcheck) continue;  // all its flags land in the config
+        throw Error(name + " --" + flag + " is not supported by the builder yet");
+    }
+    if (step.kind == parser::Kind::copy && !step.heredocs.empty())
+        throw Error("COPY from a heredoc is not supported by the builder yet");
+    if (step.kind == parser::Kind::run && step.heredocs.size() == 1 && step.heredocs[0].data().starts_with("#!"))
+        throw Error("RUN with a heredoc script (#!) is not supported by the builder yet");
+}
+
+} // namespace
+
+ImageState StageBuild::run() {
+    const std::string label = stage_label(stage);
+    const std::size_t total = stage.steps.size() + 1;
+    current_ = {label, 1, total, "FROM " + describe_base(stage, build.dag), ""};
+    build.progress.step_started(current_);
+    ImageState state = base_state();
+    build.progress.step_done(current_);
+    for (std::size_t i = 0; i < stage.steps.size(); ++i) {
+        const auto& step = stage.steps[i];
+        current_ = {label, i + 2, total, step.original, location_of(step, build.options.buildfile_name)};
+        build.progress.step_started(current_);
+        try {
+            with_context(current_.location, [&] { dispatch(step, state); });
+        } catch (const std::exception& e) {
+            build.progress.step_failed(current_, e.what());
+            throw;
+        }
+        build.progress.step_done(current_);
+    }
+    return state;
+}
+
+ImageState StageBuild::base_state() {
+    const std::string where = build.options.buildfile_name + ":" + std::to_string(stage.loc.line);
+    if (!stage.platform.empty() && stage.platform != host_platform())
+        throw Error(where + ": FROM --platform=" + stage.platform + ": only the host platform (" + host_platform() +
+                    ") can be built; there is no emulation");
+    if (stage.base_stage) return build.finished_stage(*stage.base_stage);
+    if (stage.base == "scratch") return scratch_state(epoch_time_or(format_rfc3339(0)));
+    const auto descriptor = build.store.resolve(stage.base);
+    if (!descriptor)
+        throw Error(where + ": base image '" + stage.base +
+                    "' is not in the store (build or load it first; pulling is not supported yet)");
+    const store::Image image = build.store.load_image(*descriptor);
+    if (image.config.contains("config") && image.config["config"].is_object() &&
+        image.config["config"].contains("OnBuild") && !image.config["config"]["OnBuild"].empty())
+        throw Error(where + ": base image '" + stage.base + "' has ONBUILD triggers, which the builder does not run yet");
+    build.store.ensure_snapshots(image);
+    return state_from_image(image);
+}
+
+void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {
+    refuse_unsupported(step);
+    if (is_metadata(step.kind)) {
+        MetadataContext context{expansion_env(state), build.dag.escape, cmd_set_in_stage_};
+        apply_metadata(step, state, context);
+        cmd_set_in_stage_ = context.cmd_set_in_stage;
+        return;
+    }
+    switch (step.kind) {
+    case parser::Kind::run: return run_step(*this, step, state);
+    case parser::Kind::copy: return copy_step(*this, step, state);
+    case parser::Kind::arg: return arg_step(step, state);
+    default: break;  // the parser knows more instructions than the builder runs yet
+    }
+    throw Error(std::string(parser::kind_name(step.kind)) + " is not supported by the builder yet");
+}
+
+void StageBuild::arg_step(const parser::Instruction& step, const ImageState& state) {
+    for (const auto& kv : step.pairs) {
+        if (auto it = build.options.build_args.find(kv.key); it != build.options.build_args.end()) {
+            args_[kv.key] = it->second;
+        } else if (kv.value) {
+            args_[kv.key] = expand(*kv.value, expansion_env(state));
+        } else if (auto global = global_arg(kv.key)) {
+            args_[kv.key] = *global;
+        } else if (auto predefined = predefined_args().find(kv.key); predefined != predefined_args().end()) {
+            args_[kv.key] = predefined->second;  // `ARG TARGETARCH` makes BuildKit's value visible
+        }
+    }
+    // docker records no history for ARG
+}
+
+// A global ARG (before the first FROM) redeclared in the stage without a default.
+// The parser already applied --build-arg and expanded the defaults.
+std::optional<std::string> StageBuild::global_arg(const std::string& name) const {
+    for (const auto& kv : build.dag.global_args)
+        if (kv.key == name) return kv.value;
+    return std::nullopt;
+}
+
+parser::Environment StageBuild::expansion_env(const ImageState& state) const {
+    parser::Environment env(args_.begin(), args_.end());
+    for (const auto& [k, v] : state.env()) env[k] = v;
+    return env;
+}
+
+std::string StageBuild::expand(const std::string& word, const parser::Environment& env) const {
+    return parser::expand_word(word, env, build.dag.escape);
+}
+
+std::vector<std::string> StageBuild::run_env(const ImageState& state) const {
+    std::vector<std::string> env = state.env_list();
+    const auto image_env = state.env();
+    std::map<std::string, std::string> extra = args_;
+    for (const auto& [k, v] : build.options.build_args)
+        if (is_proxy_arg(k)) extra.emplace(k, v);
+    for (const auto& [k, v] : extra)
+        if (!image_env.count(k)) env.push_back(k + "=" + v);
+    return env;
+}
+
+std::string StageBuild::epoch_time_or(const std::string& fallback) const {
+    return build.options.source_date_epoch ? format_rfc3339(*build.options.source_date_epoch) : fallback;
+}
+
+} // namespace strata::builder

@@ -1,0 +1,78 @@
+#pragma once
+// What a step sees while its stage is built: the build's shared parts (store, options, the
+// parsed DAG, finished stages, progress) and the stage's own scope (ARGs, CMD seen). Each
+// instruction that touches the filesystem lives in its own file as a function of these.
+#include "builder/builder.hpp"
+#include "builder/cache.hpp"
+#include "builder/image_state.hpp"
+#include "builder/ignore.hpp"
+#include "builder/progress.hpp"
+#include "util/fs.hpp"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace strata::builder {
+
+struct BuildShared {
+    store::Store& store;
+    Executor& executor;
+    const BuildOptions& options;
+    const parser::Dag& dag;
+    const IgnoreMatcher& ignore;  // the context's .dockerignore
+    Progress& progress;
+    // The final state of a stage this one depends on; it is finished before this one starts.
+    std::function<const ImageState&(int stage_index)> finished_stage;
+};
+
+class StageBuild {
+public:
+    StageBuild(const BuildShared& build, const parser::Stage& stage) : build(build), stage(stage) {}
+
+    ImageState run();
+
+    const BuildShared& build;
+    const parser::Stage& stage;
+
+    // ----- for the steps
+
+    const StepRef& current_step() const { return current_; }
+    // Variables for ${...} in the Buildfile: ARGs in scope, overridden by ENV.
+    parser::Environment expansion_env(const ImageState& state) const;
+    std::string expand(const std::string& word, const parser::Environment& env) const;
+    // RUN's environment: the image's Env plus ARGs that ENV does not override, plus proxy
+    // variables given with --build-arg.
+    std::vector<std::string> run_env(const ImageState& state) const;
+    std::string epoch_time_or(const std::string& fallback) const;
+
+    // Runs `produce` into a fresh snapshot unless the cache has the output of the step that
+    // `record` describes, then moves the state to the new filesystem (step_cache.cpp).
+    void apply_step(const parser::Instruction& step, ImageState& state, const nlohmann::json& record,
+                    const std::function<void(TempDir& snapshot)>& produce);
+
+private:
+    ImageState base_state();
+    void dispatch(const parser::Instruction& step, ImageState& state);
+    void arg_step(const parser::Instruction& step, const ImageState& state);
+    std::optional<std::string> global_arg(const std::string& name) const;
+    StepOutput produce_output(const ImageState& state, const std::function<void(TempDir&)>& produce);
+
+    StepRef current_;
+    std::map<std::string, std::string> args_;  // ARG values in scope
+    bool cmd_set_in_stage_ = false;
+};
+
+// The instructions that write files; each in its own file.
+void run_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);   // run_step.cpp
+void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);  // copy_step.cpp
+
+// Helpers shared by the driver and the steps.
+std::string host_platform();
+const std::map<std::string, std::string>& predefined_args();  // BuildKit's platform ARGs
+bool is_proxy_arg(const std::string& name);
+std::string now_rfc3339();
+std::string location_of(const parser::Instruction& step, const std::string& file);
+
+} // namespace strata::builder
