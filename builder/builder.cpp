@@ -26,7 +26,8 @@ public:
         dag_ = parser::parse_buildfile(options_.buildfile_text, parse_options);
         ignore_ = load_context_ignore(options_.context_dir, options_.buildfile_path);
 
-        const BuildShared shared{store_, executor_, options_, dag_, ignore_, progress_,
+        ContextHashes context_hashes;
+        const BuildShared shared{store_, executor_, options_, dag_, ignore_, progress_, context_hashes,
                                  [this](int index) -> const ImageState& { return stages_.at(index); }};
         for (int index : dag_.build_order)
             stages_.emplace(index, StageBuild(shared, dag_.stages.at(static_cast<std::size_t>(index))).run());

@@ -29,7 +29,10 @@ CopyAttributes copy_attributes(const StageBuild& stage, const parser::Instructio
     return attributes;
 }
 
-void refuse_image_source(const parser::Instruction& step) {
+void refuse_unsupported(const parser::Instruction& step) {
+    for (const auto& flag : step.flag_names)
+        if (flag != "from" && flag != "chown" && flag != "chmod") throw Error("COPY --" + flag + " is not supported by the builder yet");
+    if (!step.heredocs.empty()) throw Error("COPY from a heredoc is not supported by the builder yet");
     if (!step.copy_from.empty() && !step.copy_from_stage)
         throw Error("COPY --from=" + step.copy_from + ": copying from an image is not supported yet");
 }
@@ -57,7 +60,7 @@ void write_copy(const std::vector<CopySource>& sources, const std::string& dest_
 void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& state) {
     const BuildShared& build = stage.build;
     const auto env = stage.expansion_env(state);
-    refuse_image_source(step);
+    refuse_unsupported(step);
     TempDir source_view_dir(build.store.tmp_dir(), "view-");
     std::vector<fs::path> from_layers;
     if (step.copy_from_stage) from_layers = build.finished_stage(*step.copy_from_stage).snapshot_dirs_topmost_first(build.store);
@@ -78,7 +81,8 @@ void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& s
     const std::string dest_path = join_container_path(state.working_dir(), dest);
 
     json source_digests = json::array();
-    for (const auto& s : sources) source_digests.push_back({{"pattern", s.pattern}, {"digest", hash_source(s, filter)}});
+    for (const auto& s : sources)
+        source_digests.push_back({{"pattern", s.pattern}, {"digest", build.context_hashes.digest(s, filter)}});
     const json record = {
         {"op", "copy"},
         {"parent", state.top_chain_id()},

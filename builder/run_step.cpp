@@ -48,9 +48,18 @@ void execute(StageBuild& stage, const ImageState& state, const std::vector<std::
         throw Error("RUN failed with exit code " + std::to_string(result.exit_code) + ": " + quote_argv(argv));
 }
 
+// Ignoring a flag or a heredoc would build a different image than docker without a
+// word, which is worse than failing.
+void refuse_unsupported(const parser::Instruction& step) {
+    for (const auto& flag : step.flag_names) throw Error("RUN --" + flag + " is not supported by the builder yet");
+    if (step.heredocs.size() == 1 && step.heredocs[0].data().starts_with("#!"))
+        throw Error("RUN with a heredoc script (#!) is not supported by the builder yet");
+}
+
 } // namespace
 
 void run_step(StageBuild& stage, const parser::Instruction& step, ImageState& state) {
+    refuse_unsupported(step);
     const std::vector<std::string> argv = shell_or_exec(step, state);
     const std::vector<std::string> env = stage.run_env(state);
     const std::string cwd = state.working_dir().empty() ? "/" : state.working_dir();

@@ -49,19 +49,12 @@ std::string describe_base(const parser::Stage& stage, const parser::Dag& dag) {
     return stage.base;
 }
 
-// Ignoring a flag or a heredoc would build a different image than docker without a
-// word, which is worse than failing.
+// Ignoring a flag would build a different image than docker without a word, which is
+// worse than failing. Steps that write files (RUN, COPY, ADD) check their own flags.
 void refuse_unsupported(const parser::Instruction& step) {
     const std::string name(parser::kind_name(step.kind));
-    for (const auto& flag : step.flag_names) {
-        if (step.kind == parser::Kind::copy && (flag == "from" || flag == "chown" || flag == "chmod")) continue;
-        if (step.kind == parser::Kind::healthcheck) continue;  // all its flags land in the config
-        throw Error(name + " --" + flag + " is not supported by the builder yet");
-    }
-    if (step.kind == parser::Kind::copy && !step.heredocs.empty())
-        throw Error("COPY from a heredoc is not supported by the builder yet");
-    if (step.kind == parser::Kind::run && step.heredocs.size() == 1 && step.heredocs[0].data().starts_with("#!"))
-        throw Error("RUN with a heredoc script (#!) is not supported by the builder yet");
+    if (step.kind == parser::Kind::healthcheck) return;  // all its flags land in the config
+    for (const auto& flag : step.flag_names) throw Error(name + " --" + flag + " is not supported by the builder yet");
 }
 
 } // namespace
@@ -108,8 +101,8 @@ ImageState StageBuild::base_state() {
 }
 
 void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {
-    refuse_unsupported(step);
     if (is_metadata(step.kind)) {
+        refuse_unsupported(step);
         MetadataContext context{expansion_env(state), build.dag.escape, cmd_set_in_stage_};
         apply_metadata(step, state, context);
         cmd_set_in_stage_ = context.cmd_set_in_stage;
@@ -118,7 +111,8 @@ void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {
     switch (step.kind) {
     case parser::Kind::run: return run_step(*this, step, state);
     case parser::Kind::copy: return copy_step(*this, step, state);
-    case parser::Kind::arg: return arg_step(step, state);
+    case parser::Kind::add: return add_step(*this, step, state);
+    case parser::Kind::arg: refuse_unsupported(step); return arg_step(step, state);
     default: break;  // the parser knows more instructions than the builder runs yet
     }
     throw Error(std::string(parser::kind_name(step.kind)) + " is not supported by the builder yet");

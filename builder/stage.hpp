@@ -4,6 +4,7 @@
 // instruction that touches the filesystem lives in its own file as a function of these.
 #include "builder/builder.hpp"
 #include "builder/cache.hpp"
+#include "builder/context_hashes.hpp"
 #include "builder/image_state.hpp"
 #include "builder/ignore.hpp"
 #include "builder/progress.hpp"
@@ -23,6 +24,7 @@ struct BuildShared {
     const parser::Dag& dag;
     const IgnoreMatcher& ignore;  // the context's .dockerignore
     Progress& progress;
+    ContextHashes& context_hashes;
     // The final state of a stage this one depends on; it is finished before this one starts.
     std::function<const ImageState&(int stage_index)> finished_stage;
 };
@@ -67,6 +69,7 @@ private:
 // The instructions that write files; each in its own file.
 void run_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);   // run_step.cpp
 void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);  // copy_step.cpp
+void add_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);   // add_step.cpp
 
 // Helpers shared by the driver and the steps.
 std::string host_platform();
