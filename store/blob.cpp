@@ -16,6 +16,7 @@ namespace strata::store {
 struct BlobWriter::Impl {
     fs::path blobs_dir;
     std::string temp_path;
+    fs::path final_path;  // set by seal()
     Fd fd;
     Sha256 sha;
     std::int64_t size = 0;
@@ -45,6 +46,15 @@ void BlobWriter::write(const void* data, std::size_t size) {
 }
 
 Descriptor BlobWriter::commit(std::string media_type, std::string_view expected_digest) {
+    const Descriptor d = seal(std::move(media_type), expected_digest);
+    Fd fd(::open(impl_->temp_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || ::fsync(fd.get()) != 0) throw_errno("fsync", impl_->temp_path);
+    publish();
+    fsync_path(impl_->blobs_dir);
+    return d;
+}
+
+Descriptor BlobWriter::seal(std::string media_type, std::string_view expected_digest) {
     if (!impl_ || !impl_->fd) throw Error("blob writer committed twice");
     Impl& w = *impl_;
     Descriptor d{std::move(media_type), w.sha.digest(), w.size, {}};
@@ -52,14 +62,17 @@ Descriptor BlobWriter::commit(std::string media_type, std::string_view expected_
         throw Error("blob digest mismatch: expected " + std::string(expected_digest) + ", got " + d.digest);
     // Readable by other tools (skopeo, umoci run as other users), never writable.
     if (::fchmod(w.fd.get(), 0644) != 0) throw_errno("fchmod", w.temp_path);
-    if (::fsync(w.fd.get()) != 0) throw_errno("fsync", w.temp_path);
     w.fd.reset();
-    const fs::path final_path = w.blobs_dir / d.digest.substr(7);
-    // A blob that exists already has the same content (its name is its digest).
-    if (::rename(w.temp_path.c_str(), final_path.c_str()) != 0) throw_errno("rename", final_path.string());
-    w.temp_path.clear();
-    fsync_path(w.blobs_dir);
+    w.final_path = w.blobs_dir / d.digest.substr(7);
     return d;
+}
+
+void BlobWriter::publish() {
+    Impl& w = *impl_;
+    if (w.final_path.empty() || w.temp_path.empty()) throw Error("blob writer published before it was sealed, or twice");
+    // A blob that exists already has the same content (its name is its digest).
+    if (::rename(w.temp_path.c_str(), w.final_path.c_str()) != 0) throw_errno("rename", w.final_path.string());
+    w.temp_path.clear();
 }
 
 fs::path Store::blob_path(std::string_view digest) const {

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <exception>
 #include <fcntl.h>
 #include <map>
@@ -280,9 +282,11 @@ private:
 
 } // namespace
 
-Layer Store::write_layer(const fs::path& dir, const LayerOptions& options) {
+namespace {
+
+// Tars and gzips `dir` into `blob` (sealed, not yet published); returns its diff id.
+std::string write_layer_blob(BlobWriter& blob, const fs::path& dir, const LayerOptions& options, Descriptor& descriptor) {
     return with_context("writing layer from '" + dir.string() + "'", [&] {
-        BlobWriter blob = new_blob();
         GzipBlobSink sink(blob);
         SinkContext ctx{&sink, nullptr};
         detail::ArchiveWriter a(archive_write_new());
@@ -299,11 +303,33 @@ Layer Store::write_layer(const fs::path& dir, const LayerOptions& options) {
             throw;
         }
         sink.finish();
-        Layer layer;
-        layer.diff_id = sink.diff_id();
-        layer.descriptor = blob.commit(media::layer_gzip);
-        return layer;
+        descriptor = blob.seal(media::layer_gzip);
+        return sink.diff_id();
     });
+}
+
+} // namespace
+
+Layer Store::write_layer(const fs::path& dir, const LayerOptions& options) {
+    BlobWriter blob = new_blob();
+    Layer layer;
+    layer.diff_id = write_layer_blob(blob, dir, options, layer.descriptor);
+    sync();
+    blob.publish();
+    fsync_path(layout_dir() / "blobs" / "sha256");
+    return layer;
+}
+
+Store::CommittedLayer Store::commit_layer(TempDir&& staging, std::string_view parent_chain_id, const LayerOptions& options) {
+    TempDir owned = std::move(staging);
+    BlobWriter blob = new_blob();
+    CommittedLayer result;
+    result.layer.diff_id = write_layer_blob(blob, owned.path(), options, result.layer.descriptor);
+    result.chain_id = parent_chain_id.empty() ? result.layer.diff_id : next_chain_id(parent_chain_id, result.layer.diff_id);
+    sync();  // the blob's and the snapshot's data, in one flush
+    blob.publish();
+    rename_snapshot(std::move(owned), result.chain_id);
+    return result;
 }
 
 } // namespace strata::store

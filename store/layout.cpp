@@ -6,6 +6,8 @@
 #include "util/sha256.hpp"
 
 #include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace strata::store {
 
@@ -143,12 +145,21 @@ std::optional<Descriptor> Store::resolve(std::string_view reference) const {
     return found;
 }
 
+void Store::sync() const {
+    Fd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open", root_.string());
+    if (::syncfs(fd.get()) != 0) throw_errno("syncfs", root_.string());
+}
+
 Descriptor Store::write_image(const json& config, const std::vector<Descriptor>& layers) {
     if (!config.is_object()) throw Error("image config is not a JSON object");
     const auto diff_ids = config_diff_ids(config);
     if (diff_ids.size() != layers.size())
         throw Error("image config lists " + std::to_string(diff_ids.size()) + " diff ids for " +
                     std::to_string(layers.size()) + " layers");
+    // Layers committed by commit_layer() may have names not yet on disk: make them durable
+    // before a manifest that is on disk refers to them.
+    sync();
     // nlohmann::json objects are std::maps: dump() gives sorted keys, so equal documents hash equally.
     const Descriptor config_desc = put_blob(config.dump(), media::config);
     json layer_list = json::array();

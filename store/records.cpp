@@ -39,7 +39,9 @@ void Store::put_record(std::string_view ns, std::string_view key, const json& re
     check_record_name("key", key);
     const fs::path dir = root_ / "records" / std::string(ns);
     make_dirs(dir);
-    write_file_atomic(dir / (std::string(key) + ".json"), record.dump());
+    // Not fsynced: a record lost or torn by a crash reads as a miss (get_record's callers
+    // treat invalid JSON so), and what it names was made durable before it was written.
+    write_file_replace(dir / (std::string(key) + ".json"), record.dump());
 }
 
 } // namespace strata::store

@@ -30,7 +30,6 @@ TempDir Store::new_snapshot_staging() const {
 }
 
 fs::path Store::commit_snapshot(TempDir&& staging, std::string_view chain_id) {
-    const fs::path target = snapshot_dir(chain_id);
     TempDir owned = std::move(staging);  // dropped on every path that does not rename it
     {
         // The snapshot's files must be on disk before its name is: flush the filesystem.
@@ -38,12 +37,19 @@ fs::path Store::commit_snapshot(TempDir&& staging, std::string_view chain_id) {
         if (!dir) throw_errno("open", owned.path().string());
         if (::syncfs(dir.get()) != 0) throw_errno("syncfs", owned.path().string());
     }
+    const fs::path target = rename_snapshot(std::move(owned), chain_id);
+    fsync_path(target.parent_path());
+    return target;
+}
+
+fs::path Store::rename_snapshot(TempDir&& staging, std::string_view chain_id) {
+    const fs::path target = snapshot_dir(chain_id);
+    TempDir owned = std::move(staging);
     if (::renameat2(AT_FDCWD, owned.path().c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
-        if (errno == EEXIST) return target;  // someone committed this chain first; ours is dropped
+        if (errno == EEXIST || errno == ENOTEMPTY) return target;  // someone committed this chain first; ours is dropped
         throw_errno("rename", target.string());
     }
     owned.release();
-    fsync_path(target.parent_path());
     return target;
 }
 

@@ -36,6 +36,11 @@ public:
     void write(const void* data, std::size_t size);
     // If expected_digest is given and differs, throws and stores nothing.
     Descriptor commit(std::string media_type, std::string_view expected_digest = {});
+    // commit() in two halves, for callers that make many files durable with one syncfs:
+    // seal() verifies and closes the temp file; publish() names it, without any fsync, so
+    // the caller must have flushed the temp file's data first.
+    Descriptor seal(std::string media_type, std::string_view expected_digest = {});
+    void publish();
 
 private:
     struct Impl;
@@ -99,6 +104,15 @@ public:
     TempDir new_snapshot_staging() const;
     // Renames staging into place as chain_id's snapshot (if one exists already, staging is dropped).
     fs::path commit_snapshot(TempDir&& staging, std::string_view chain_id);
+    // A build step's output in one go: tars staging into a layer blob, then makes blob and
+    // snapshot durable with a single syncfs before naming either (the step's one sync; the
+    // directory entries become durable with the next sync, so a crash can lose them but
+    // never leave a name whose content is not on disk). Returns the layer and the new chain id.
+    struct CommittedLayer {
+        Layer layer;
+        std::string chain_id;
+    };
+    CommittedLayer commit_layer(TempDir&& staging, std::string_view parent_chain_id, const LayerOptions& options = {});
     // Unpacks any missing layer of the image; returns snapshot dirs bottom layer first.
     std::vector<fs::path> ensure_snapshots(const Image& image);
 
@@ -107,8 +121,11 @@ public:
     void put_record(std::string_view ns, std::string_view key, const json& record);
 
     FileLock lock(FileLock::Mode mode) const { return FileLock(root_ / "lock", mode); }
+    // Flushes the store's filesystem (syncfs): every name and byte written so far is durable.
+    void sync() const;
 
 private:
+    fs::path rename_snapshot(TempDir&& staging, std::string_view chain_id);  // no sync
     class Session;
     void start_session();  // sweeps abandoned sessions, then opens ours
     fs::path root_;

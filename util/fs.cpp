@@ -39,7 +39,9 @@ void fsync_path(const fs::path& path) {
     if (::fsync(fd.get()) != 0) throw_errno("fsync", path.string());
 }
 
-void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+namespace {
+
+void write_and_rename(const fs::path& path, std::string_view data, unsigned mode, bool durable) {
     fs::path tmp = path;
     tmp += ".tmp-XXXXXX";
     std::string name = tmp.string();
@@ -48,14 +50,24 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
     try {
         write_all(fd.get(), data.data(), data.size(), name.c_str());
         if (::fchmod(fd.get(), mode) != 0) throw_errno("fchmod", name);
-        if (::fsync(fd.get()) != 0) throw_errno("fsync", name);
+        if (durable && ::fsync(fd.get()) != 0) throw_errno("fsync", name);
         fd.reset();
         if (::rename(name.c_str(), path.c_str()) != 0) throw_errno("rename", path.string());
     } catch (...) {
         ::unlink(name.c_str());
         throw;
     }
-    fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+    if (durable) fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
+} // namespace
+
+void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+    write_and_rename(path, data, mode, true);
+}
+
+void write_file_replace(const fs::path& path, std::string_view data, unsigned mode) {
+    write_and_rename(path, data, mode, false);
 }
 
 void make_dirs(const fs::path& path, unsigned mode) {

@@ -13,6 +13,10 @@ namespace fs = std::filesystem;
 std::string read_file(const fs::path& path);
 // Writes to a temp file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory.
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode = 0644);
+// Replaces `path` by rename, without fsync: readers see the old or the new file, never a
+// mix, but a crash may lose the change or leave an empty file. For hints (cache records)
+// that are worthless rather than harmful when lost or torn.
+void write_file_replace(const fs::path& path, std::string_view data, unsigned mode = 0644);
 // The target of a symbolic link, without following it.
 std::string read_link(const fs::path& path);
 void fsync_path(const fs::path& path);  // fsync a file or directory by path
