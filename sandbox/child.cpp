@@ -82,11 +82,15 @@ void setup_stdio(const ChildPlan& plan) noexcept {
     }
 }
 
+// Raw system calls, not glibc's wrappers: those apply the change to every thread of the
+// process (setxid broadcast), and a child cloned from a multi-threaded strata still has
+// glibc's list of the parent's threads, so the wrapper waits for threads that do not
+// exist here and never returns.
 void switch_identity(const ChildPlan& plan) noexcept {
     const auto* groups = reinterpret_cast<const gid_t*>(plan.groups);
-    if (::setgroups(plan.group_count, groups) != 0) child_fail(plan, "user", errno, "setgroups");
-    if (::setgid(plan.gid) != 0) child_fail(plan, "user", errno, "setgid");
-    if (::setuid(plan.uid) != 0) child_fail(plan, "user", errno, "setuid");
+    if (::syscall(SYS_setgroups, plan.group_count, groups) != 0) child_fail(plan, "user", errno, "setgroups");
+    if (::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) child_fail(plan, "user", errno, "setgid");
+    if (::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) child_fail(plan, "user", errno, "setuid");
 }
 
 // Drops from the bounding set everything the command may not hold, so that no execve (of

@@ -27,6 +27,15 @@ struct ChildReport {
 };
 static_assert(sizeof(ChildReport) <= PIPE_BUF);
 
+// One of Spec::mounts, ready to attach: a detached mount (a clone of the bind source, or
+// a new tmpfs) that the child moves onto its target after pivot_root.
+struct ChildMount {
+    int tree_fd = -1;
+    const char* target = nullptr;                // absolute and clean: "/a/b"
+    const char* const* parents = nullptr;        // "/a": made if missing; null-terminated
+    bool is_dir = true;                          // a missing target is made as a directory, else as an empty file
+};
+
 struct ChildPlan {
     int error_fd = -1;  // write end of the report pipe (close-on-exec)
     int sync_fd = -1;   // read end: one byte arrives once the child is in its cgroups
@@ -40,6 +49,8 @@ struct ChildPlan {
     const char* legacy_dir = nullptr;      // chdir here first: lowerdirs are relative to it
     const char* hostname = nullptr;
     bool new_network = false;  // a new network namespace whose loopback must be brought up
+    const ChildMount* mounts = nullptr;  // attached in order after pivot_root
+    std::size_t mount_count = 0;
 
     const char* const* cwd_prefixes = nullptr;  // "/a", "/a/b": made if missing; null-terminated
     const char* cwd = nullptr;
@@ -75,7 +86,7 @@ void child_report(const ChildPlan& plan, ChildReport::Kind kind, const char* sta
                   const char* what, const char* object) noexcept;
 
 // mounts.cpp: mounts the overlay and /proc, /dev, /sys in it, sets the hostname, brings up
-// loopback, and pivots into it.
+// loopback, pivots into it, and attaches the spec's extra mounts.
 void child_enter_root(const ChildPlan& plan) noexcept;
 // init.cpp: PID 1. Forks the command, forwards signals to it, reaps zombies, and exits
 // with the command's status.

@@ -1,6 +1,6 @@
 // The container's filesystem, built inside the child's new mount namespace: the overlay
 // root, then /proc, a minimal /dev and a read-only /sys inside it, docker's masks over
-// the kernel interfaces in them, then pivot_root.
+// the kernel interfaces in them, then pivot_root, then the spec's extra mounts.
 // Paths below the root are relative: the child chdirs into the root after mounting it.
 #include "sandbox/child.hpp"
 
@@ -132,6 +132,38 @@ void pivot_into_root(const ChildPlan& plan) noexcept {
     must(plan, ::chdir("/"), "pivot_root", "chdir", "/");
 }
 
+// A target the image lacks was made in the sandbox's own bottom lowerdir by the parent, so
+// it normally exists already; what remains is a target inside another extra mount (a
+// tmpfs, /dev) or behind a symlink, made here. stat first: opening an existing file for
+// writing would copy it up into the diff.
+void make_mount_target(const ChildPlan& plan, const ChildMount& mount) noexcept {
+    for (auto dir = mount.parents; *dir; ++dir) {
+        if (::mkdir(*dir, 0755) != 0 && errno != EEXIST) child_fail(plan, "mount", errno, "mkdir", *dir);
+    }
+    struct stat st;
+    if (::stat(mount.target, &st) == 0) return;
+    if (errno != ENOENT) child_fail(plan, "mount", errno, "stat mount target", mount.target);
+    if (mount.is_dir) {
+        if (::mkdir(mount.target, 0755) != 0 && errno != EEXIST) child_fail(plan, "mount", errno, "mkdir", mount.target);
+        return;
+    }
+    const int fd = ::open(mount.target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno != EEXIST) child_fail(plan, "mount", errno, "create mount target", mount.target);
+    if (fd >= 0) ::close(fd);
+}
+
+// After pivot_root, so that "/" is the container's root and a symlink on the way to a
+// target resolves inside it, never to the host's.
+void attach_extra_mounts(const ChildPlan& plan) noexcept {
+    for (std::size_t i = 0; i < plan.mount_count; ++i) {
+        const ChildMount& mount = plan.mounts[i];
+        make_mount_target(plan, mount);
+        must(plan, ::move_mount(mount.tree_fd, "", AT_FDCWD, mount.target, MOVE_MOUNT_F_EMPTY_PATH), "mount", "mount on",
+             mount.target);
+        ::close(mount.tree_fd);
+    }
+}
+
 } // namespace
 
 void child_enter_root(const ChildPlan& plan) noexcept {
@@ -146,6 +178,7 @@ void child_enter_root(const ChildPlan& plan) noexcept {
     must(plan, ::sethostname(plan.hostname, std::strlen(plan.hostname)), "hostname", "sethostname", plan.hostname);
     if (plan.new_network) bring_up_loopback(plan);
     pivot_into_root(plan);
+    attach_extra_mounts(plan);
 }
 
 } // namespace strata::sandbox

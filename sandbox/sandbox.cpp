@@ -3,6 +3,8 @@
 
 #include "sandbox/cgroup.hpp"
 #include "sandbox/child.hpp"
+#include "sandbox/extra_mounts.hpp"
+#include "sandbox/network_files.hpp"
 #include "sandbox/overlay.hpp"
 #include "sandbox/privileges.hpp"
 #include "util/error.hpp"
@@ -243,6 +245,10 @@ Result run(const Spec& spec) {
 
     // Everything the child needs, prepared while we can still allocate and throw.
     const StateLayout state = prepare_state_dir(spec.state_dir);
+    std::vector<Mount> all_mounts;
+    if (spec.network_files) all_mounts = network_identity_mounts(spec, spec.state_dir / "etc");
+    all_mounts.insert(all_mounts.end(), spec.mounts.begin(), spec.mounts.end());  // the spec's own may cover them
+    PreparedMounts mounts(all_mounts, state.mountpoints);
     const auto lowers = overlay_lower_dirs(spec, state);
     copy_root_attributes(lowers.front(), spec.upper_dir);
     OverlayMount overlay = prepare_overlay(lowers, spec.upper_dir, spec.work_dir, state.root);
@@ -265,6 +271,8 @@ Result run(const Spec& spec) {
     plan.legacy_dir = overlay.legacy_dir.empty() ? nullptr : overlay.legacy_dir.c_str();
     plan.hostname = spec.hostname.c_str();
     plan.new_network = !spec.host_network;
+    plan.mounts = mounts.data();
+    plan.mount_count = mounts.size();
     plan.cwd_prefixes = prefixes.get();
     plan.cwd = cwd_string.c_str();
     plan.uid = spec.uid;
@@ -284,6 +292,7 @@ Result run(const Spec& spec) {
     plan.envp = envp.get();
     plan.exec_candidates = candidates.get();
     std::vector<int> keep = {plan.error_fd, plan.sync_fd, plan.overlay_fd, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
+    for (int fd : mounts.fds()) keep.push_back(fd);
     keep.erase(std::remove(keep.begin(), keep.end(), -1), keep.end());
     std::sort(keep.begin(), keep.end());
     keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
@@ -298,6 +307,7 @@ Result run(const Spec& spec) {
     reports.write.reset();
     sync.read.reset();
     overlay.mount_fd.reset();
+    mounts.close_fds();
     if (cgroup) cgroup->add_process(child.pid());
     release_child(sync.write);
 

@@ -17,6 +17,22 @@ struct Limits {
     std::optional<std::int64_t> pids;          // pids limit
 };
 
+// A filesystem mounted into the container after its root, before the command starts.
+// The target resolves inside the container's root as the command would see it (a symlink
+// in the image cannot lead outside), and a target missing from the image is made where it
+// never reaches the upper directory: the diff holds no trace of the mount.
+struct Mount {
+    enum class Kind { bind, tmpfs };
+    Kind kind = Kind::bind;
+    // bind: an absolute host path (a directory, a file or a socket), taken as it is, with
+    // everything mounted below it; the last component is not followed if it is a symlink.
+    std::filesystem::path source;
+    std::string target;      // an absolute path in the container ("/run/secrets/x"); not "/"
+    bool read_only = true;   // bind only; a tmpfs is always writable
+    std::optional<std::int64_t> size_bytes;  // tmpfs: its size limit; nullopt = the kernel's default
+    unsigned mode = 01777;                   // tmpfs: its root's mode
+};
+
 struct Spec {
     // Overlay layers, topmost first. May be empty (a FROM scratch image).
     std::vector<std::filesystem::path> lower_dirs;
@@ -36,6 +52,12 @@ struct Spec {
     std::string hostname = "strata";
     Limits limits;
     bool host_network = true;  // false: a new network namespace with only loopback
+    // /etc/hosts, /etc/hostname and /etc/resolv.conf made for this run and bind-mounted over
+    // the image's (network_files.hpp); they never reach the upper directory.
+    bool network_files = true;
+    // Mounted in order, each over what the previous ones made: a target below an earlier
+    // one lands inside it. Binds and tmpfs mounts are nosuid and nodev.
+    std::vector<Mount> mounts;
 
     // Privileges: by default the command holds docker's default capabilities (none when uid
     // is not 0), runs under no_new_privs and docker's default seccomp profile, and sees

@@ -1,6 +1,8 @@
 #include "sandbox/view.hpp"
 
+#include "sandbox/overlay.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 #include <sched.h>
 #include <string>
@@ -35,5 +37,22 @@ ReadOnlyView::ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs,
 ReadOnlyView::~ReadOnlyView() {
     if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
 }
+
+ThrowawayView::ThrowawayView(const std::filesystem::path& lower, const std::filesystem::path& scratch)
+    : path_(scratch / "merged") {
+    for (const char* dir : {"upper", "work", "merged"}) make_dirs(scratch / dir);
+    const std::string options =
+        legacy_overlay_options({lower.string()}, (scratch / "upper").string(), (scratch / "work").string());
+    if (::mount("overlay", path_.c_str(), "overlay", 0, options.c_str()) != 0) throw_errno("mount overlay", path_.string());
+}
+
+ThrowawayView::~ThrowawayView() { ::umount2(path_.c_str(), MNT_DETACH); }
+
+PrivateTmpfs::PrivateTmpfs(const std::filesystem::path& mountpoint) : path_(mountpoint) {
+    if (::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") != 0)
+        throw_errno("mount tmpfs", path_.string());
+}
+
+PrivateTmpfs::~PrivateTmpfs() { ::umount2(path_.c_str(), MNT_DETACH); }
 
 } // namespace strata::sandbox

@@ -28,4 +28,35 @@ private:
     bool mounted_ = false;
 };
 
+// A writable view of a directory whose writes are thrown away (RUN --mount=type=bind,rw):
+// an overlay with `lower` as its only layer and its upper and work directories in
+// `scratch`, an empty directory on a filesystem overlay accepts as upper.
+class ThrowawayView {
+public:
+    ThrowawayView(const std::filesystem::path& lower, const std::filesystem::path& scratch);
+    ThrowawayView(const ThrowawayView&) = delete;
+    ThrowawayView& operator=(const ThrowawayView&) = delete;
+    ~ThrowawayView();
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+// A tmpfs (0700, not noexec) on `mountpoint`, an empty directory owned by the caller, for
+// files that must never touch a disk: secrets on their way into a container, and scripts.
+class PrivateTmpfs {
+public:
+    explicit PrivateTmpfs(const std::filesystem::path& mountpoint);
+    PrivateTmpfs(const PrivateTmpfs&) = delete;
+    PrivateTmpfs& operator=(const PrivateTmpfs&) = delete;
+    ~PrivateTmpfs();
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
 } // namespace strata::sandbox
