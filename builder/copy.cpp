@@ -16,11 +16,22 @@
 
 namespace strata::builder {
 
-namespace {
-
 bool has_wildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
+std::string wildcard_base(const std::string& pattern) {
+    std::string base;
+    for (const auto& part : clean_relative(pattern)) {
+        if (has_wildcard(part.string())) break;
+        base = child_rel(base, part.string());
+    }
+    return base;
+}
+
+namespace {
+
 // Expands the wildcard components of `rel` one by one, each match resolved in root.
+// A `**` component stands for any number of real directories (symlinks are not followed,
+// so a link loop cannot make it endless).
 void expand_pattern(const fs::path& root, const std::vector<std::string>& parts, std::size_t index,
                     const std::string& prefix, std::vector<std::string>& out) {
     if (index == parts.size()) {
@@ -36,8 +47,25 @@ void expand_pattern(const fs::path& root, const std::vector<std::string>& parts,
     const fs::path dir = resolve_in_root(root, prefix, true);
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    if (part == "**") {
+        expand_pattern(root, parts, index + 1, prefix, out);
+        for (const auto& name : sorted_names(dir))
+            if (is_real_dir(dir / name)) expand_pattern(root, parts, index, join(name), out);
+        return;
+    }
     for (const auto& name : sorted_names(dir))
         if (::fnmatch(part.c_str(), name.c_str(), 0) == 0) expand_pattern(root, parts, index + 1, join(name), out);
+}
+
+void drop_repeats(std::vector<std::string>& items) {
+    std::vector<std::string> seen;
+    std::vector<std::string> kept;
+    for (auto& item : items) {
+        if (std::find(seen.begin(), seen.end(), item) != seen.end()) continue;
+        seen.push_back(item);
+        kept.push_back(std::move(item));
+    }
+    items = std::move(kept);
 }
 
 void set_times(const fs::path& path, const struct stat& st) {
@@ -57,6 +85,14 @@ void copy_file_data(const fs::path& source, const fs::path& target, const struct
     if (::fchmod(out.get(), attrs.mode_for(st.st_mode, false)) != 0) throw_errno("chmod", target.string());
 }
 
+// A new directory with the given mode and owner and the times of `like`.
+void make_dir_like(const fs::path& here, const struct stat& like, unsigned mode, unsigned uid, unsigned gid) {
+    if (::mkdir(here.c_str(), 0700) != 0) throw_errno("mkdir", here.string());
+    if (::chown(here.c_str(), uid, gid) != 0) throw_errno("chown", here.string());
+    if (::chmod(here.c_str(), mode) != 0) throw_errno("chmod", here.string());
+    set_times(here, like);
+}
+
 void ensure_dir(const fs::path& target, mode_t mode, const CopyAttributes& owner) {
     struct stat st {};
     if (::lstat(target.c_str(), &st) == 0) {
@@ -70,9 +106,33 @@ void ensure_dir(const fs::path& target, mode_t mode, const CopyAttributes& owner
 
 } // namespace
 
+ContextFilter ContextFilter::with_excludes(const IgnoreMatcher& excludes, std::string base, std::string prefix) const {
+    ContextFilter filter = *this;
+    filter.excludes_ = &excludes;
+    filter.base_ = std::move(base);
+    filter.prefix_ = std::move(prefix);
+    return filter;
+}
+
+bool ContextFilter::excluded(const std::string& path, bool is_dir) const {
+    if (!excludes_ || excludes_->empty() || path.empty() || !excludes_->matches(path)) return false;
+    return !is_dir || !excludes_->may_match_inside(path);
+}
+
 bool ContextFilter::skip(const std::string& rel, bool is_dir) const {
-    if (!matcher_ || matcher_->empty() || rel.empty() || !matcher_->matches(rel)) return false;
-    return !is_dir || !matcher_->may_match_inside(rel);
+    if (matcher_ && !matcher_->empty() && !rel.empty() && matcher_->matches(rel) &&
+        (!is_dir || !matcher_->may_match_inside(rel)))
+        return true;
+    if (!excludes_) return false;
+    std::string below_base;
+    if (base_.empty()) {
+        below_base = rel;
+    } else if (rel.size() > base_.size() && rel.starts_with(base_) && rel[base_.size()] == '/') {
+        below_base = rel.substr(base_.size() + 1);
+    } else {
+        return false;  // the base itself, or a path outside it
+    }
+    return excluded(prefix_.empty() ? below_base : child_rel(prefix_, below_base), is_dir);
 }
 
 std::vector<CopySource> match_sources(const fs::path& root, const std::string& pattern, const ContextFilter& filter) {
@@ -81,6 +141,7 @@ std::vector<CopySource> match_sources(const fs::path& root, const std::string& p
     for (const auto& p : fs::path(rel)) parts.push_back(p.string());
     std::vector<std::string> matches;
     expand_pattern(root, parts, 0, "", matches);
+    drop_repeats(matches);
 
     std::vector<CopySource> sources;
     for (const auto& m : matches) {
@@ -92,7 +153,7 @@ std::vector<CopySource> match_sources(const fs::path& root, const std::string& p
             throw_errno("stat", path.string());
         }
         if (filter.skip(resolved, S_ISDIR(st.st_mode))) continue;
-        sources.push_back({pattern, path, resolved, S_ISDIR(st.st_mode)});
+        sources.push_back({pattern, path, resolved, S_ISDIR(st.st_mode), m});
     }
     if (sources.empty())
         throw Error("no source files were specified: '" + pattern +
@@ -148,14 +209,50 @@ void make_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, cons
         if (::lstat(here.c_str(), &existing) == 0) continue;
         struct stat st {};
         if (::stat(lower.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (::mkdir(here.c_str(), 0700) != 0) throw_errno("mkdir", here.string());
-            if (::chown(here.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("chown", here.string());
-            if (::chmod(here.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", here.string());
-            set_times(here, st);
+            make_dir_like(here, st, st.st_mode & 07777, st.st_uid, st.st_gid);
         } else {
             ensure_dir(here, 0755, owner);
         }
     }
+}
+
+void make_source_parent_dirs(const fs::path& snapshot, const fs::path& lower_view, const std::string& container_dir,
+                             const std::string& parents, const fs::path& source_root, const std::string& source_base,
+                             const CopyAttributes& attributes) {
+    const fs::path dest_rel = clean_relative(container_dir);
+    fs::path here = snapshot / dest_rel;
+    fs::path lower = lower_view / dest_rel;
+    std::string source_rel = clean_relative(source_base).string();
+    for (const auto& part : clean_relative(parents)) {
+        here /= part;
+        lower /= part;
+        source_rel = child_rel(source_rel, part.string());
+        const fs::path source = resolve_in_root(source_root, source_rel, true);
+        struct stat existing {};
+        if (::lstat(here.c_str(), &existing) == 0) continue;
+        struct stat st {};
+        if (::stat(lower.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            make_dir_like(here, st, st.st_mode & 07777, st.st_uid, st.st_gid);
+        } else if (::stat(source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            make_dir_like(here, st, attributes.mode_for(st.st_mode, true), attributes.uid, attributes.gid);
+        } else {
+            ensure_dir(here, 0755, attributes);
+        }
+    }
+}
+
+void write_source_file(const fs::path& path, std::string_view content, unsigned mode, long long seconds) {
+    Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out) throw_errno("create", path.string());
+    write_all(out.get(), content.data(), content.size(), path.c_str());
+    if (::fchmod(out.get(), mode) != 0) throw_errno("chmod", path.string());
+    set_mtime(path, seconds);
+}
+
+void set_mtime(const fs::path& path, long long seconds) {
+    const struct timespec time {static_cast<time_t>(seconds), 0};
+    const struct timespec times[2] = {time, time};
+    if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("utimensat", path.string());
 }
 
 ModeChange ModeChange::parse(const std::string& text) {

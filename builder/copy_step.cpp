@@ -1,58 +1,93 @@
-// COPY: sources matched in the context (less .dockerignore) or in another stage's
-// filesystem, hashed for the cache key, then copied into a new snapshot with docker's
-// destination rules.
-#include "builder/copy.hpp"
+// COPY: sources matched in the context (less .dockerignore and --exclude), in another
+// stage's filesystem or in an image of the store, plus heredocs; hashed for the cache key,
+// then copied into a new snapshot with docker's destination rules (file_step.cpp).
+#include "builder/file_step.hpp"
 #include "builder/paths.hpp"
-#include "builder/stage.hpp"
-#include "sandbox/sandbox.hpp"
 #include "sandbox/view.hpp"
 #include "util/error.hpp"
 
-#include <sys/stat.h>
+#include <algorithm>
+#include <memory>
 
 namespace strata::builder {
 
 namespace {
 
-// --chown names are looked up in the destination image's /etc/passwd and /etc/group;
-// a user without a group uses the uid as gid, as docker documents.
-CopyAttributes copy_attributes(const StageBuild& stage, const parser::Instruction& step, const ImageState& state,
-                               const parser::Environment& env) {
-    CopyAttributes attributes;
-    if (!step.chown.empty()) {
-        const std::string owner = stage.expand(step.chown, env);
-        const auto user = sandbox::resolve_user(owner, state.snapshot_dirs_topmost_first(stage.build.store));
-        attributes.uid = user.uid;
-        attributes.gid = owner.find(':') == std::string::npos ? user.uid : user.gid;
-    }
-    if (!step.chmod.empty()) attributes.chmod = ModeChange::parse(stage.expand(step.chmod, env));
-    return attributes;
-}
-
 void refuse_unsupported(const parser::Instruction& step) {
+    static const std::vector<std::string> implemented = {"from", "chown", "chmod", "link", "parents", "exclude"};
     for (const auto& flag : step.flag_names)
-        if (flag != "from" && flag != "chown" && flag != "chmod") throw Error("COPY --" + flag + " is not supported by the builder yet");
-    if (!step.heredocs.empty()) throw Error("COPY from a heredoc is not supported by the builder yet");
-    if (!step.copy_from.empty() && !step.copy_from_stage)
-        throw Error("COPY --from=" + step.copy_from + ": copying from an image is not supported yet");
+        if (std::find(implemented.begin(), implemented.end(), flag) == implemented.end())
+            throw Error("COPY --" + flag + " is not supported by the builder yet");
 }
 
-void write_copy(const std::vector<CopySource>& sources, const std::string& dest_path, bool dest_is_dir,
-                const fs::path& snapshot, const fs::path& lower, const ContextFilter& filter,
-                const CopyAttributes& attributes) {
-    // Follow symlinks of the existing filesystem for the destination, so that COPY to
-    // /bin/x on a usr-merged image writes /usr/bin/x instead of hiding the /bin link.
-    const fs::path dest_rel = resolve_relative(lower, dest_path, false);
-    struct stat st {};
-    const bool existing_dir = ::stat((lower / dest_rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    const bool into_dir = dest_is_dir || existing_dir;
-    for (const auto& source : sources) {
-        const bool contents = source.is_dir;
-        const fs::path target_rel = (contents || !into_dir) ? dest_rel : dest_rel / source.path.filename();
-        const std::string parent = contents ? target_rel.string() : target_rel.parent_path().string();
-        make_parent_dirs(snapshot, lower, parent, attributes);
-        copy_entry(source, snapshot / target_rel, filter, attributes);
+// Where COPY reads from: the context, a finished stage, or an image in the store, the
+// last two through a read-only view of their layers that lives as long as this object.
+class CopyRoot {
+public:
+    CopyRoot(StageBuild& stage, const parser::Instruction& step) : view_dir_(stage.build.store.tmp_dir(), "view-") {
+        const BuildShared& build = stage.build;
+        std::vector<fs::path> layers;
+        if (step.copy_from_stage) {
+            const ImageState& from = build.finished_stage(*step.copy_from_stage);
+            layers = from.snapshot_dirs_topmost_first(build.store);
+            from_ = from.top_chain_id();
+            in_context_ = false;
+        } else if (!step.copy_from.empty()) {
+            const std::string& reference = step.copy_from_expanded.empty() ? step.copy_from : step.copy_from_expanded;
+            const auto descriptor = build.store.resolve(reference);
+            if (!descriptor)
+                throw Error("COPY --from=" + reference +
+                            ": no stage of that name, and no such image in the store (build or load it first; pulling "
+                            "is not supported yet)");
+            const store::Image image = build.store.load_image(*descriptor);
+            layers = build.store.ensure_snapshots(image);
+            std::reverse(layers.begin(), layers.end());  // the view wants the topmost first
+            from_ = descriptor->digest;
+            in_context_ = false;
+        }
+        view_ = std::make_unique<sandbox::ReadOnlyView>(layers, view_dir_.path());
+        root_ = in_context_ ? build.options.context_dir : view_->path();
+        filter_ = in_context_ ? ContextFilter(build.ignore) : ContextFilter();
     }
+
+    const fs::path& root() const { return root_; }
+    const ContextFilter& filter() const { return filter_; }
+    // For the cache record: "context", a stage's top chain id or an image's manifest digest.
+    const std::string& from() const { return from_; }
+
+private:
+    TempDir view_dir_;  // declared first: destroyed after the view is unmounted
+    std::unique_ptr<sandbox::ReadOnlyView> view_;
+    fs::path root_;
+    ContextFilter filter_;
+    std::string from_ = "context";
+    bool in_context_ = true;
+};
+
+// `COPY --parents ./x/./y/*.txt /dst/`: each match keeps its path below the `./` pivot (the
+// root when there is none) under the destination; --exclude sees that same path.
+void add_parents_sources(const CopyRoot& root, const std::string& pattern, const IgnoreMatcher& excludes,
+                         std::vector<FileSource>& out) {
+    const auto pivot = pattern.find("/./");
+    const std::string base = pivot == std::string::npos ? "" : clean_relative(pattern.substr(0, pivot)).string();
+    for (auto& match : match_sources(root.root(), pattern, root.filter())) {
+        FileSource source;
+        source.parents = path_below(base, match.matched);
+        source.filter = excludes.empty() ? root.filter() : root.filter().with_excludes(excludes, match.rel, source.parents);
+        if (source.filter.excluded(source.parents, match.is_dir)) continue;
+        source.name = fs::path(match.matched).filename().string();
+        source.parents_root = root.root();
+        source.parents_base = base;
+        source.source = std::move(match);
+        out.push_back(std::move(source));
+    }
+}
+
+std::vector<std::string> expanded_excludes(const StageBuild& stage, const parser::Instruction& step,
+                                           const parser::Environment& env) {
+    std::vector<std::string> patterns;
+    for (const auto& word : step.excludes) patterns.push_back(stage.expand(word, env));
+    return patterns;
 }
 
 } // namespace
@@ -61,43 +96,40 @@ void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& s
     const BuildShared& build = stage.build;
     const auto env = stage.expansion_env(state);
     refuse_unsupported(step);
-    TempDir source_view_dir(build.store.tmp_dir(), "view-");
-    std::vector<fs::path> from_layers;
-    if (step.copy_from_stage) from_layers = build.finished_stage(*step.copy_from_stage).snapshot_dirs_topmost_first(build.store);
-    const sandbox::ReadOnlyView from_view(from_layers, source_view_dir.path());
-    const fs::path root = step.copy_from_stage ? from_view.path() : build.options.context_dir;
-    const ContextFilter filter = step.copy_from_stage ? ContextFilter() : ContextFilter(build.ignore);
+    const CopyRoot root(stage, step);
+    const std::vector<std::string> exclude_patterns = expanded_excludes(stage, step, env);
+    const IgnoreMatcher excludes(exclude_patterns);
 
-    std::vector<CopySource> sources;
-    for (const auto& word : step.sources)
-        for (const auto& pattern : parser::expand_words(word, env, build.dag.escape))
-            for (auto& s : match_sources(root, pattern, filter)) sources.push_back(std::move(s));
+    FileStep file_step;
+    file_step.link = step.link;
+    file_step.dest_is_dir = step.parents;  // --parents always copies into a directory
+    const HashOptions hash_options = hash_options_for_chmod(stage.expand(step.chmod, env));
+    nlohmann::json digests = nlohmann::json::array();
+    for (const auto& word : step.sources) {
+        if (parser::heredoc_word(word)) continue;
+        for (const auto& pattern : parser::expand_words(word, env, build.dag.escape)) {
+            std::vector<FileSource> found;
+            if (step.parents) add_parents_sources(root, pattern, excludes, found);
+            else found = plain_sources(root.root(), root.filter(), pattern, excludes);
+            for (auto& source : found) {
+                nlohmann::json entry = {{"pattern", source.source.pattern},
+                                        {"digest", build.context_hashes.digest(source.source, source.filter, hash_options)}};
+                if (step.parents) entry["parents"] = source.parents;
+                digests.push_back(std::move(entry));
+                file_step.sources.push_back(std::move(source));
+            }
+        }
+    }
+    TempDir heredoc_dir(build.store.tmp_dir(), "heredoc-");
+    for (auto& source : heredoc_sources(stage, step, env, heredoc_dir.path(), digests))
+        file_step.sources.push_back(std::move(source));
 
-    const CopyAttributes attributes = copy_attributes(stage, step, state, env);
-    std::string dest = stage.expand(step.dest, env);
-    // BuildKit treats ".", "" and a trailing "/" as "into this directory".
-    const bool dest_is_dir =
-        dest.empty() || dest == "." || dest.ends_with("/") || dest.ends_with("/.") || sources.size() > 1;
-    const std::string dest_path = join_container_path(state.working_dir(), dest);
-
-    json source_digests = json::array();
-    for (const auto& s : sources)
-        source_digests.push_back({{"pattern", s.pattern}, {"digest", build.context_hashes.digest(s, filter)}});
-    const json record = {
-        {"op", "copy"},
-        {"parent", state.top_chain_id()},
-        {"from", step.copy_from_stage ? build.finished_stage(*step.copy_from_stage).top_chain_id() : "context"},
-        {"dest", dest_path},
-        {"dest_is_dir", dest_is_dir},
-        {"owner", std::to_string(attributes.uid) + ":" + std::to_string(attributes.gid)},
-        {"chmod", stage.expand(step.chmod, env)},
-        {"sources", source_digests}};
-
-    stage.apply_step(step, state, record, [&](TempDir& snapshot) {
-        TempDir lower_view_dir(build.store.tmp_dir(), "view-");
-        const sandbox::ReadOnlyView lower(state.snapshot_dirs_topmost_first(build.store), lower_view_dir.path());
-        write_copy(sources, dest_path, dest_is_dir, snapshot.path(), lower.path(), filter, attributes);
-    });
+    file_step.attributes = file_step_attributes(stage, step, state, env);
+    set_destination(file_step, stage, step, state, env, file_step.sources.size());
+    nlohmann::json record = {{"op", "copy"}, {"from", root.from()}, {"sources", digests}};
+    if (step.parents) record["parents"] = true;
+    if (!exclude_patterns.empty()) record["excludes"] = exclude_patterns;
+    run_file_step(stage, step, state, file_step, std::move(record));
 }
 
 } // namespace strata::builder

@@ -19,6 +19,8 @@ packages=(
   skopeo umoci runc
   # tests/oci-schema: validates OCI documents against the image-spec JSON schemas
   python3-jsonschema
+  # ADD tests: archives in every format docker unpacks, and a local HTTP server
+  tar gzip bzip2 xz-utils zstd python3
 )
 
 missing=()
