@@ -1,13 +1,30 @@
 #include "builder/cache.hpp"
 
+#include "store/gc.hpp"
 #include "util/error.hpp"
 #include "util/sha256.hpp"
 
 namespace strata::builder {
 
 namespace {
-constexpr const char* records_namespace = "steps";
+
+std::optional<StepOutput> output_of(const store::Store& store, const nlohmann::json& record) {
+    if (!record.is_object() || record.value("v", 0) != cache_schema_version || !record.contains("output"))
+        return std::nullopt;
+    const auto& out = record["output"];
+    StepOutput result;
+    result.chain_id = out.at("chain_id").get<std::string>();
+    result.created = out.at("created").get<std::string>();
+    if (!result.chain_id.empty() && !is_sha256_digest(result.chain_id)) return std::nullopt;
+    if (out.contains("layer") && !out["layer"].is_null()) {
+        result.layer = store::descriptor_from_json(out["layer"]);
+        result.diff_id = out.at("diff_id").get<std::string>();
+        if (!store.has_blob(result.layer->digest) || !store.has_snapshot(result.chain_id)) return std::nullopt;
+    }
+    return result;
 }
+
+} // namespace
 
 std::string cache_key(const nlohmann::json& step_record) {
     nlohmann::json versioned = step_record;
@@ -16,36 +33,39 @@ std::string cache_key(const nlohmann::json& step_record) {
 }
 
 std::optional<StepOutput> cache_lookup(const store::Store& store, const std::string& key) {
-    const auto record = store.get_record(records_namespace, key);
-    if (!record || !record->contains("output")) return std::nullopt;
+    std::optional<StepOutput> output;
     try {
-        const auto& out = (*record)["output"];
-        StepOutput result;
-        result.chain_id = out.at("chain_id").get<std::string>();
-        result.created = out.at("created").get<std::string>();
-        if (out.contains("layer") && !out["layer"].is_null()) {
-            result.layer = store::descriptor_from_json(out["layer"]);
-            result.diff_id = out.at("diff_id").get<std::string>();
-            if (!store.has_blob(result.layer->digest) || !store.has_snapshot(result.chain_id)) return std::nullopt;
-        }
-        return result;
+        const auto record = store.get_record(cache_records_namespace, key);
+        if (record) output = output_of(store, *record);
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;  // a record from an incompatible version is a miss, not an error
     } catch (const Error&) {
-        return std::nullopt;
+        return std::nullopt;  // not JSON, or a malformed digest
     }
+    if (output) {
+        try {
+            store::mark_record_used(store, cache_records_namespace, key);
+        } catch (const Error&) {
+            // last-used is bookkeeping for prune; a hit stays a hit
+        }
+    }
+    return output;
 }
 
 void cache_remember(store::Store& store, const std::string& key, const nlohmann::json& step_record,
                     const StepOutput& output) {
     nlohmann::json out = {{"chain_id", output.chain_id}, {"created", output.created}};
+    nlohmann::json refs = {{"blobs", nlohmann::json::array()}, {"snapshots", nlohmann::json::array()}};
     if (output.layer) {
         out["layer"] = store::to_json(*output.layer);
         out["diff_id"] = output.diff_id;
+        refs["blobs"].push_back(output.layer->digest);
+        refs["snapshots"].push_back(output.chain_id);
     } else {
         out["layer"] = nullptr;
     }
-    store.put_record(records_namespace, key, {{"v", cache_schema_version}, {"step", step_record}, {"output", out}});
+    store.put_record(cache_records_namespace, key,
+                     {{"v", cache_schema_version}, {"step", step_record}, {"output", out}, {"refs", refs}});
 }
 
 } // namespace strata::builder

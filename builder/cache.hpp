@@ -15,6 +15,16 @@ namespace strata::builder {
 // Bump when the meaning of a record changes: a key format that has shipped is forever.
 inline constexpr int cache_schema_version = 1;
 
+// Record namespaces in the store. "steps": the cache, by key; each record lists the layer
+// blob and snapshot it keeps alive under "refs" (store/gc.hpp), and its file's mtime is
+// its last use. "last-steps": per Buildfile, stage and step, the record last built there
+// (local data for --explain; never a key).
+inline constexpr const char* cache_records_namespace = "steps";
+inline constexpr const char* last_steps_namespace = "last-steps";
+// store::local_state_dir areas: context stat caches, and the file lists of sources for --explain.
+inline constexpr const char* context_stat_area = "context-stat";
+inline constexpr const char* explain_listings_area = "explain";
+
 struct StepOutput {
     std::optional<store::Descriptor> layer;  // none: the step changed no file
     std::string diff_id;
@@ -24,7 +34,8 @@ struct StepOutput {
 
 std::string cache_key(const nlohmann::json& step_record);
 
-// A hit only when everything the output needs is still in the store.
+// A hit only when everything the output needs is still in the store; a record that is
+// corrupt or from another version is a miss, never an error. A hit marks the record used.
 std::optional<StepOutput> cache_lookup(const store::Store& store, const std::string& key);
 void cache_remember(store::Store& store, const std::string& key, const nlohmann::json& step_record,
                     const StepOutput& output);

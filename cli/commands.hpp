@@ -17,8 +17,12 @@ void add_build_command(CLI::App& app, GlobalOptions& global);
 void add_run_command(CLI::App& app, GlobalOptions& global);
 void add_images_command(CLI::App& app, GlobalOptions& global);
 void add_parse_command(CLI::App& app, GlobalOptions& global);
+void add_du_command(CLI::App& app, GlobalOptions& global);     // du.cpp
+void add_prune_command(CLI::App& app, GlobalOptions& global);  // prune.cpp
 
 // "512m" -> 536870912; plain numbers are bytes (docker's units: b, k, m, g).
 long long parse_size(const std::string& text);
+// 1234567 -> "1.23MB" (docker's decimal units).
+std::string format_bytes(long long bytes);
 
 } // namespace strata::cli

@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
     add_run_command(app, global);
     add_images_command(app, global);
     add_parse_command(app, global);
+    add_du_command(app, global);
+    add_prune_command(app, global);
 
     try {
         app.parse(argc, argv);
