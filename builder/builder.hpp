@@ -30,20 +30,31 @@ public:
     sandbox::Result run(const sandbox::Spec& spec) override { return sandbox::run(spec); }
 };
 
+// --secret: where RUN --mount=type=secret finds a secret's value (read only when a step
+// that is not cached uses it). Exactly one of the two is set.
+struct SecretSource {
+    fs::path file;
+    std::string env;  // a variable of strata's own environment
+};
+
 struct BuildOptions {
     std::string buildfile_text;
     std::string buildfile_name = "Buildfile";  // for error positions
     fs::path buildfile_path;                   // for <Buildfile>.dockerignore; empty when read from stdin
     fs::path context_dir = ".";
     std::vector<std::string> tags;
+    std::map<std::string, std::string> labels;  // --label: added to the final image's config
     std::map<std::string, std::string> build_args;
     std::string target;
     bool no_cache = false;
+    bool explain = false;  // say why each step that runs missed the cache
     sandbox::Limits limits;
     std::optional<long long> source_date_epoch;
-    int run_output_fd = 2;  // where RUN steps' stdout and stderr go
+    int terminal_fd = 2;  // the terminal the progress stream shows on (tty mode: its width)
     ProgressMode progress = ProgressMode::plain;
     int jobs = 0;  // stages built at once; 0 = the number of cores
+    std::map<std::string, SecretSource> secrets;  // --secret, by id
+    std::map<std::string, fs::path> ssh_agents;   // --ssh: an agent's socket, by id ("default")
 };
 
 struct BuildResult {

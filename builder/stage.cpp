@@ -61,46 +61,80 @@ void refuse_unsupported(const parser::Instruction& step) {
 
 ImageState StageBuild::run() {
     const std::string label = stage_label(stage);
-    const std::size_t total = stage.steps.size() + 1;
-    current_ = {label, 1, total, "FROM " + describe_base(stage, build.dag), ""};
-    build.progress.step_started(current_);
-    ImageState state = base_state();
-    build.progress.step_done(current_);
-    for (std::size_t i = 0; i < stage.steps.size(); ++i) {
-        const auto& step = stage.steps[i];
-        current_ = {label, i + 2, total, step.original, location_of(step, build.options.buildfile_name)};
-        build.progress.step_started(current_);
-        try {
-            with_context(current_.location, [&] { dispatch(step, state); });
-        } catch (const std::exception& e) {
-            build.progress.step_failed(current_, e.what());
-            throw;
-        }
-        build.progress.step_done(current_);
-    }
+    std::size_t total = stage.steps.size() + 1;
+    ImageState state;
+    std::vector<parser::Instruction> triggers;
+    perform({label, 1, total, "FROM " + describe_base(stage, build.dag), from_location()}, [&] {
+        state = base_state();
+        triggers = onbuild_triggers(state);
+    });
+    total += triggers.size();
+    std::size_t number = 1;
+    for (const auto& trigger : triggers)
+        perform({label, ++number, total, "ONBUILD " + trigger.original, from_location()}, [&] { dispatch(trigger, state); });
+    for (const auto& step : stage.steps)
+        perform({label, ++number, total, step.original, location_of(step, build.options.buildfile_name)},
+                [&] { dispatch(step, state); });
     return state;
 }
 
+void StageBuild::perform(StepRef ref, const std::function<void()>& work) {
+    if (build.cancelled) throw Cancelled();
+    current_ = std::move(ref);
+    build.progress.step_started(current_);
+    try {
+        with_context(current_.location, work);
+    } catch (const std::exception& e) {
+        build.progress.step_failed(current_, e.what());
+        throw;
+    }
+    build.progress.step_done(current_);
+}
+
+std::string StageBuild::from_location() const {
+    return build.options.buildfile_name + ":" + std::to_string(stage.loc.line) + ":" + std::to_string(stage.loc.column);
+}
+
+// A base image's ONBUILD triggers run first in a stage built on it, as docker does; they
+// are parsed as instructions of their own and are not passed on to this image.
+std::vector<parser::Instruction> StageBuild::onbuild_triggers(ImageState& state) const {
+    json& rc = state.runtime_config();
+    if (!rc.contains("OnBuild") || !rc["OnBuild"].is_array() || rc["OnBuild"].empty()) {
+        rc.erase("OnBuild");
+        return {};
+    }
+    std::vector<parser::Instruction> triggers;
+    for (const auto& text : rc["OnBuild"]) {
+        if (!text.is_string()) throw Error("base image '" + stage.base + "' has an ONBUILD trigger that is not a string");
+        parser::ParseOptions options;
+        options.filename = "ONBUILD trigger of '" + stage.base + "'";
+        options.build_args = build.options.build_args;
+        options.predefined_args = predefined_args();
+        // The trigger is parsed as the only instruction of a one-stage file; line 2 is the trigger.
+        const parser::Dag dag = parser::parse_buildfile("FROM scratch\n" + text.get<std::string>() + "\n", options);
+        for (const auto& step : dag.stages.at(0).steps) triggers.push_back(step);
+    }
+    rc.erase("OnBuild");
+    return triggers;
+}
+
 ImageState StageBuild::base_state() {
-    const std::string where = build.options.buildfile_name + ":" + std::to_string(stage.loc.line);
     if (!stage.platform.empty() && stage.platform != host_platform())
-        throw Error(where + ": FROM --platform=" + stage.platform + ": only the host platform (" + host_platform() +
+        throw Error("FROM --platform=" + stage.platform + ": only the host platform (" + host_platform() +
                     ") can be built; there is no emulation");
     if (stage.base_stage) return build.finished_stage(*stage.base_stage);
     if (stage.base == "scratch") return scratch_state(epoch_time_or(format_rfc3339(0)));
     const auto descriptor = build.store.resolve(stage.base);
     if (!descriptor)
-        throw Error(where + ": base image '" + stage.base +
+        throw Error("base image '" + stage.base +
                     "' is not in the store (build or load it first; pulling is not supported yet)");
     const store::Image image = build.store.load_image(*descriptor);
-    if (image.config.contains("config") && image.config["config"].is_object() &&
-        image.config["config"].contains("OnBuild") && !image.config["config"]["OnBuild"].empty())
-        throw Error(where + ": base image '" + stage.base + "' has ONBUILD triggers, which the builder does not run yet");
     build.store.ensure_snapshots(image);
     return state_from_image(image);
 }
 
 void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {
+    if (step.kind == parser::Kind::workdir) return workdir_step(*this, step, state);
     if (is_metadata(step.kind)) {
         refuse_unsupported(step);
         MetadataContext context{expansion_env(state), build.dag.escape, cmd_set_in_stage_};

@@ -10,6 +10,9 @@
 #include "builder/progress.hpp"
 #include "util/fs.hpp"
 
+#include "util/error.hpp"
+
+#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
@@ -27,6 +30,14 @@ struct BuildShared {
     ContextHashes& context_hashes;
     // The final state of a stage this one depends on; it is finished before this one starts.
     std::function<const ImageState&(int stage_index)> finished_stage;
+    // Set when another stage failed: this one stops before its next step.
+    const std::atomic<bool>& cancelled;
+};
+
+// Thrown by a stage that stopped because another one failed; not the build's error.
+class Cancelled : public Error {
+public:
+    Cancelled() : Error("cancelled: another stage failed") {}
 };
 
 class StageBuild {
@@ -56,6 +67,9 @@ public:
 
 private:
     ImageState base_state();
+    void perform(StepRef ref, const std::function<void()>& work);  // one step, reported
+    std::string from_location() const;
+    std::vector<parser::Instruction> onbuild_triggers(ImageState& state) const;
     void dispatch(const parser::Instruction& step, ImageState& state);
     void arg_step(const parser::Instruction& step, const ImageState& state);
     std::optional<std::string> global_arg(const std::string& name) const;
@@ -70,6 +84,7 @@ private:
 void run_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);   // run_step.cpp
 void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);  // copy_step.cpp
 void add_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);   // add_step.cpp
+void workdir_step(StageBuild& stage, const parser::Instruction& step, ImageState& state);  // workdir_step.cpp
 
 // Helpers shared by the driver and the steps.
 std::string host_platform();

@@ -1,5 +1,7 @@
 #include "builder/builder.hpp"
+#include "builder/run_mounts.hpp"
 #include "cli/commands.hpp"
+#include "store/gc.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -7,6 +9,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <unistd.h>
 
 namespace strata::cli {
 
@@ -19,9 +22,15 @@ struct BuildFlags {
     std::vector<std::string> build_args;
     std::string target;
     bool no_cache = false;
+    bool explain = false;
     std::string memory;
     long long pids_limit = 0;
     std::string iidfile;
+    std::string progress = "auto";
+    int jobs = 0;
+    std::vector<std::string> labels;
+    std::vector<std::string> secrets;  // --secret id=foo,src=path
+    std::vector<std::string> ssh;      // --ssh default | id=socket
 };
 
 // -f given, else Buildfile in the context, else Dockerfile (what docker users have).
@@ -54,6 +63,26 @@ std::map<std::string, std::string> parse_build_args(const std::vector<std::strin
     return args;
 }
 
+// auto: the live view on a terminal, else one line per event (CI logs), as BuildKit does.
+builder::ProgressMode progress_mode(const std::string& name) {
+    if (name == "plain") return builder::ProgressMode::plain;
+    if (name == "tty") return builder::ProgressMode::tty;
+    if (name == "json" || name == "rawjson") return builder::ProgressMode::json;
+    if (name == "auto") return ::isatty(2) ? builder::ProgressMode::tty : builder::ProgressMode::plain;
+    throw Error("--progress '" + name + "': expected auto, plain, tty or json");
+}
+
+// --label KEY=VALUE; a bare KEY is an empty label, as docker does.
+std::map<std::string, std::string> parse_labels(const std::vector<std::string>& list) {
+    std::map<std::string, std::string> labels;
+    for (const auto& entry : list) {
+        const auto eq = entry.find('=');
+        if (entry.empty() || eq == 0) throw Error("--label '" + entry + "': expected KEY=VALUE");
+        labels[entry.substr(0, eq)] = eq == std::string::npos ? "" : entry.substr(eq + 1);
+    }
+    return labels;
+}
+
 std::optional<long long> source_date_epoch() {
     const char* v = std::getenv("SOURCE_DATE_EPOCH");
     if (!v || !*v) return std::nullopt;
@@ -75,11 +104,25 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     options.build_args = parse_build_args(flags.build_args);
     options.target = flags.target;
     options.no_cache = flags.no_cache;
+    options.explain = flags.explain;
     if (!flags.memory.empty()) options.limits.memory_bytes = parse_size(flags.memory);
     if (flags.pids_limit > 0) options.limits.pids = flags.pids_limit;
     options.source_date_epoch = source_date_epoch();
+    options.progress = progress_mode(flags.progress);
+    if (flags.jobs < 0) throw Error("--jobs must be at least 1");
+    options.jobs = flags.jobs;
+    options.labels = parse_labels(flags.labels);
+    for (const auto& text : flags.secrets) {
+        auto [id, source] = builder::parse_secret_flag(text);
+        options.secrets.insert_or_assign(id, std::move(source));  // a later --secret for an id wins
+    }
+    for (const auto& text : flags.ssh) options.ssh_agents.insert(builder::parse_ssh_flag(text, std::getenv("SSH_AUTH_SOCK")));
 
     store::Store store(global.root);
+    // Layers and snapshots this build writes are referenced only once it records and tags
+    // them: no garbage collection may run meanwhile (store/gc.hpp).
+    const store::GcLock building(store, store::GcLock::Mode::use,
+                                 [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
     builder::SandboxExecutor executor;
     const auto result = builder::build(store, executor, options, std::cerr);
     if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, result.manifest.digest);
@@ -97,9 +140,19 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--build-arg", flags->build_args, "Set a build-time variable (KEY=VALUE or KEY)")->allow_extra_args(false);
     cmd->add_option("--target", flags->target, "Build this stage (default: the last)");
     cmd->add_flag("--no-cache", flags->no_cache, "Do not reuse cached steps");
+    cmd->add_flag("--explain", flags->explain, "Say why each step that runs missed the cache");
     cmd->add_option("-m,--memory", flags->memory, "Memory limit for RUN steps (e.g. 512m)");
     cmd->add_option("--pids-limit", flags->pids_limit, "Process limit for RUN steps");
     cmd->add_option("--iidfile", flags->iidfile, "Write the image digest to this file");
+    cmd->add_option("--progress", flags->progress, "Progress output: auto, plain, tty or json")
+        ->capture_default_str()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    cmd->add_option("-j,--jobs", flags->jobs, "Stages built at once (default: the number of cores)");
+    cmd->add_option("--label", flags->labels, "Set a label on the image (KEY=VALUE); repeatable")->allow_extra_args(false);
+    cmd->add_option("--secret", flags->secrets, "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable")
+        ->allow_extra_args(false);
+    cmd->add_option("--ssh", flags->ssh, "SSH agent for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET; repeatable")
+        ->allow_extra_args(false);
     cmd->callback([flags, &global] { run_build(*flags, global); });
 }
 

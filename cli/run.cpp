@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "store/gc.hpp"
 #include "runner/runner.hpp"
 #include "util/error.hpp"
 
@@ -45,6 +46,9 @@ void run_container(CLI::App& cmd, const RunFlags& flags, GlobalOptions& global) 
     options.privileged = flags.privileged;
 
     store::Store store(global.root);
+    // The container stands on the image's snapshots: no prune may remove them while it runs.
+    const store::GcLock running(store, store::GcLock::Mode::use,
+                                [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
     global.exit_code = runner::run(store, options, std::cerr);
 }
 

@@ -64,20 +64,17 @@ TEST_CASE("metadata instructions land in the image config with history", "[build
     const auto result = f.build("FROM scratch\n"
                                 "ENV A=1 B=two\n"
                                 "ENV C=${A}-$B\n"
-                                "WORKDIR /app\n"
-                                "WORKDIR sub\n"
                                 "LABEL version=\"1.0\" who=$B\n"
                                 "ENTRYPOINT [\"/bin/tool\"]\n"
                                 "CMD run --help\n");
     const json c = f.config(result);
     CHECK(c["config"]["Env"] == json::array({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1",
                                              "B=two", "C=1-two"}));
-    CHECK(c["config"]["WorkingDir"] == "/app/sub");
     CHECK(c["config"]["Labels"] == json({{"version", "1.0"}, {"who", "two"}}));
     CHECK(c["config"]["Entrypoint"] == json::array({"/bin/tool"}));
     CHECK(c["config"]["Cmd"] == json::array({"/bin/sh", "-c", "run --help"}));
     CHECK(c["rootfs"]["diff_ids"].empty());
-    REQUIRE(c["history"].size() == 7);
+    REQUIRE(c["history"].size() == 5);
     CHECK(c["history"][0]["created_by"] == "ENV A=1 B=two");
     CHECK(c["history"][0]["empty_layer"] == true);
     CHECK(f.executor.runs.empty());
@@ -112,13 +109,13 @@ TEST_CASE("RUN asks the sandbox for the shell command with env, args, cwd and la
         const auto again = f.build(buildfile, {"t"}, {{"VERSION", "2"}});
         CHECK(f.executor.runs.empty());
         CHECK(again.manifest.digest == first.manifest.digest);
-        CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 3);
+        CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 4);  // COPY, WORKDIR, 2 RUNs
     }
     SECTION("a changed build arg reruns only the steps that see it") {
         f.executor.runs.clear();
         f.build(buildfile, {"t"}, {{"VERSION", "3"}});
         CHECK(f.executor.runs.size() == 2);  // both RUNs see VERSION in their env
-        CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 1);  // the COPY
+        CHECK(strata::test::count_occurrences(f.progress.str(), "CACHED") == 2);  // the COPY and the WORKDIR
     }
     SECTION("a changed context file reruns the COPY and everything on top of it") {
         write_text(f.context / "file.txt", "changed\n");
@@ -222,20 +219,72 @@ TEST_CASE("USER, EXPOSE, VOLUME, STOPSIGNAL, SHELL, MAINTAINER, HEALTHCHECK, ONB
     CHECK(f.executor.runs[0].argv == std::vector<std::string>{"/bin/bash", "-eu", "-c", "echo in bash"});
 }
 
-TEST_CASE("a base image with ONBUILD triggers is refused rather than silently built without them", "[builder]") {
+TEST_CASE("a base image's ONBUILD triggers run first in a stage built on it and are not passed on", "[builder]") {
     Fixture f;
-    f.build("FROM scratch\nONBUILD RUN echo child\n", {"parent"});
-    CHECK_THROWS_WITH(f.build("FROM parent\nRUN true\n"), Catch::Contains("ONBUILD"));
+    write_text(f.context / "app.txt", "app\n");
+    f.build("FROM scratch\nONBUILD COPY app.txt /onbuild/\nONBUILD ENV FROM_TRIGGER=yes\n", {"parent"});
+    const auto child = f.build("FROM parent\nRUN true\n", {"child"});
+    const json c = f.config(child);
+    CHECK_FALSE(c["config"].contains("OnBuild"));
+    const auto env = c["config"]["Env"].get<std::vector<std::string>>();
+    CHECK(std::find(env.begin(), env.end(), "FROM_TRIGGER=yes") != env.end());
+    REQUIRE(c["history"].size() == 5);  // the parent's two ONBUILDs, then the triggers, then RUN
+    CHECK(c["history"][2]["created_by"] == "COPY app.txt /onbuild/");
+    CHECK(c["history"][3]["created_by"] == "ENV FROM_TRIGGER=yes");
+    CHECK(c["rootfs"]["diff_ids"].size() == 2);  // the COPY's layer and the RUN's
+    REQUIRE(f.executor.runs.size() == 1);
+    CHECK(std::filesystem::exists(f.executor.runs[0].lower_dirs.back() / "onbuild" / "app.txt"));
+    CHECK(std::find(f.executor.runs[0].env.begin(), f.executor.runs[0].env.end(), "FROM_TRIGGER=yes") !=
+          f.executor.runs[0].env.end());
+
+    SECTION("a grandchild does not run them again") {
+        f.executor.runs.clear();
+        const auto grandchild = f.build("FROM child\n", {"grandchild"});
+        CHECK(f.config(grandchild)["rootfs"]["diff_ids"].size() == 2);  // COPY and RUN layers only
+        CHECK(f.progress.str().find("ONBUILD") == std::string::npos);
+    }
+    SECTION("a trigger that fails names the base image and the trigger") {
+        f.build("FROM scratch\nONBUILD COPY missing.txt /\n", {"broken"});
+        CHECK_THROWS_WITH(f.build("FROM broken\n"), Catch::Contains("missing.txt"));
+    }
 }
 
-TEST_CASE("flags and heredocs the builder does not implement yet are refused by name", "[builder]") {
+TEST_CASE("WORKDIR creates its directory owned by the USER in effect, and no layer when it exists", "[builder]") {
     Fixture f;
-    write_text(f.context / "a.txt", "a");
-    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --link a.txt /\n"),
-                      Catch::Contains("Buildfile:2:1") && Catch::Contains("COPY --link"));
-    CHECK_THROWS_WITH(f.build("FROM scratch\nRUN --mount=type=cache,target=/c true\n"), Catch::Contains("RUN --mount"));
-    CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY <<EOF /x\nhello\nEOF\n"), Catch::Contains("heredoc"));
-    CHECK_THROWS_WITH(f.build("FROM scratch\nADD a.txt /\n"), Catch::Contains("ADD is not supported"));
+    write_text(f.context / "passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+    write_text(f.context / "group", "root:x:0:\napp:x:1000:\n");
+    const auto r = f.build("FROM scratch\n"
+                           "COPY passwd group /etc/\n"
+                           "WORKDIR /etc\n"       // exists: no layer
+                           "USER app\n"
+                           "WORKDIR /srv/app\n"   // created, with its parent, owned by app
+                           "WORKDIR sub\n");
+    const json c = f.config(r);
+    CHECK(c["config"]["WorkingDir"] == "/srv/app/sub");
+    REQUIRE(c["history"].size() == 5);
+    CHECK(c["history"][1]["empty_layer"] == true);
+    CHECK_FALSE(c["history"][3].value("empty_layer", false));
+    CHECK(c["rootfs"]["diff_ids"].size() == 3);
+    struct stat st {};
+    const auto snapshots = f.store.ensure_snapshots(f.store.load_image(r.manifest));
+    REQUIRE(::stat((snapshots[1] / "srv" / "app").c_str(), &st) == 0);
+    CHECK(st.st_uid == 1000);
+    CHECK(st.st_gid == 1000);
+    CHECK((st.st_mode & 07777) == 0755);
+    REQUIRE(::stat((snapshots[1] / "srv").c_str(), &st) == 0);
+    CHECK(st.st_uid == 1000);
+    REQUIRE(::stat((snapshots[2] / "srv" / "app" / "sub").c_str(), &st) == 0);
+    CHECK(st.st_uid == 1000);
+}
+
+TEST_CASE("what the builder does not implement is refused by name, not ignored", "[builder]") {
+    Fixture f;
+    CHECK_THROWS_WITH(f.build("FROM scratch\nRUN --security=insecure true\n"),
+                      Catch::Contains("Buildfile:2:1") && Catch::Contains("insecure"));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nRUN --mount=type=cache,target=/c,from=other true\n"),
+                      Catch::Contains("Buildfile:2:1") && Catch::Contains("from="));
+    CHECK_THROWS_WITH(f.build("FROM scratch\nADD https://example.invalid/r.git /\n"),
+                      Catch::Contains("ADD of a git repository is not supported yet"));
     CHECK(f.executor.runs.empty());
 }
 

@@ -1,0 +1,172 @@
+// The build as a whole through the real binary: stages in parallel and cancelled on a
+// failure, progress modes, --label, WORKDIR and ONBUILD with docker's results.
+#include "tests/common/busybox_store.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <sstream>
+
+using namespace strata::test;
+
+namespace {
+
+BusyboxStore& store() {
+    static auto s = std::make_unique<BusyboxStore>();
+    REQUIRE(s->busybox_build.exit_code == 0);
+    return *s;
+}
+
+std::size_t position(const std::string& text, const std::string& what) {
+    const auto at = text.find(what);
+    INFO(what);
+    REQUIRE(at != std::string::npos);
+    return at;
+}
+
+// "#3 [a 2/2] RUN ..." -> "#3": the id plain progress gives a step's later lines.
+std::string step_id(const std::string& output, const std::string& heading) {
+    const auto at = position(output, heading);
+    const auto start = output.rfind('#', at);
+    return output.substr(start, at - start - 1);
+}
+
+const std::string two_stages = "FROM busybox AS a\n"
+                               "RUN sleep 1; echo from-a > /a\n"
+                               "FROM busybox AS b\n"
+                               "RUN sleep 1; echo from-b > /b\n"
+                               "FROM busybox AS unused\n"
+                               "RUN false\n"
+                               "FROM busybox\n"
+                               "COPY --from=a /a /a\n"
+                               "COPY --from=b /b /b\n"
+                               "RUN cat /a /b\n";
+
+} // namespace
+
+TEST_CASE("independent stages run at the same time, and unused stages not at all", "[integration]") {
+    auto& s = store();
+    const auto r = s.build(two_stages, "--no-cache --jobs 2 -t twostages");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const std::string a = step_id(r.output, "[a 2/2] RUN");
+    const std::string b = step_id(r.output, "[b 2/2] RUN");
+    // Both RUNs started before either finished: they overlapped.
+    const auto first_done = std::min(position(r.output, a + " DONE"), position(r.output, b + " DONE"));
+    CHECK(position(r.output, "[a 2/2] RUN") < first_done);
+    CHECK(position(r.output, "[b 2/2] RUN") < first_done);
+    CHECK(r.output.find("[unused") == std::string::npos);
+    CHECK(r.output.find("from-a") != std::string::npos);
+    CHECK(r.output.find("from-b") != std::string::npos);
+
+    SECTION("--jobs 1 builds one stage after the other") {
+        const auto serial = s.build(two_stages, "--no-cache --jobs 1");
+        INFO(serial.output);
+        REQUIRE(serial.exit_code == 0);
+        const std::string sa = step_id(serial.output, "[a 2/2] RUN");
+        const std::string sb = step_id(serial.output, "[b 2/2] RUN");
+        const auto a_done = position(serial.output, sa + " DONE");
+        const auto b_done = position(serial.output, sb + " DONE");
+        CHECK(std::min(a_done, b_done) < std::max(position(serial.output, "[a 2/2] RUN"), position(serial.output, "[b 2/2] RUN")));
+    }
+}
+
+TEST_CASE("a failing stage stops the others after their current step and is the error reported", "[integration]") {
+    auto& s = store();
+    const auto r = s.build("FROM busybox AS slow\n"
+                           "RUN sleep 2\n"
+                           "RUN touch /never\n"
+                           "FROM busybox AS broken\n"
+                           "RUN echo about to fail; exit 3\n"
+                           "FROM busybox\n"
+                           "COPY --from=slow /never /\n"
+                           "COPY --from=broken / /\n",
+                           "--no-cache --jobs 2");
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(r.output.find("strata: error: ") != std::string::npos);
+    CHECK(r.output.find("Buildfile:5:1") != std::string::npos);
+    CHECK(r.output.find("exit code 3") != std::string::npos);
+    CHECK(r.output.find("RUN touch /never") == std::string::npos);  // never started
+    CHECK(r.output.find("cancelled") == std::string::npos);         // not the error shown
+}
+
+TEST_CASE("--progress json writes one JSON object per event, RUN output included", "[integration]") {
+    auto& s = store();
+    const auto r = s.build("FROM busybox\nRUN echo json-output-line\n", "--no-cache --progress json");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::istringstream lines(r.output);
+    std::string line;
+    int steps_done = 0;
+    bool saw_output = false;
+    while (std::getline(lines, line)) {
+        if (line.rfind("sha256:", 0) == 0) continue;  // the digest on stdout
+        const auto event = nlohmann::json::parse(line);  // throws (fails the test) on non-JSON
+        if (event["event"] == "step" && event["status"] == "done") ++steps_done;
+        if (event["event"] == "output" && event["line"] == "json-output-line") saw_output = true;
+    }
+    CHECK(steps_done == 2);
+    CHECK(saw_output);
+}
+
+TEST_CASE("--label adds labels to the image config, over the Buildfile's", "[integration]") {
+    auto& s = store();
+    const auto r = s.build("FROM busybox\nLABEL a=from-file b=from-file\n",
+                           "-t labelled --label b=from-flag --label c=3 --label empty");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const auto labels = s.config("labelled:latest")["config"]["Labels"];
+    CHECK(labels["a"] == "from-file");
+    CHECK(labels["b"] == "from-flag");
+    CHECK(labels["c"] == "3");
+    CHECK(labels["empty"] == "");
+}
+
+TEST_CASE("WORKDIR creates the directory for the USER in effect, as docker does", "[integration]") {
+    auto& s = store();
+    const auto r = s.build("FROM busybox\nUSER nobody\nWORKDIR /srv/app\nRUN pwd > /tmp/where\n", "-t workdir");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const auto run = s.strata("run workdir sh -c 'stat -c %U:%a /srv/app; cat /tmp/where'");
+    INFO(run.output);
+    CHECK(run.output.find("nobody:755") != std::string::npos);
+    CHECK(run.output.find("/srv/app") != std::string::npos);
+}
+
+TEST_CASE("ONBUILD triggers run in the build that uses the image, not in the image itself", "[integration]") {
+    auto& s = store();
+    auto parent = s.build("FROM busybox\nONBUILD RUN echo triggered > /trigger\nONBUILD ENV FROM_TRIGGER=1\n", "-t onbuild-parent");
+    INFO(parent.output);
+    REQUIRE(parent.exit_code == 0);
+    CHECK(s.strata("run onbuild-parent ls /trigger").exit_code != 0);
+
+    const auto child = s.build("FROM onbuild-parent\nRUN cat /trigger\n", "-t onbuild-child");
+    INFO(child.output);
+    REQUIRE(child.exit_code == 0);
+    CHECK(child.output.find("ONBUILD RUN echo triggered") != std::string::npos);
+    const auto run = s.strata("run onbuild-child sh -c 'cat /trigger; echo env=$FROM_TRIGGER'");
+    CHECK(run.output.find("triggered") != std::string::npos);
+    CHECK(run.output.find("env=1") != std::string::npos);
+    CHECK_FALSE(s.config("onbuild-child:latest")["config"].contains("OnBuild"));
+}
+
+TEST_CASE("RUN sees /etc/hosts, /etc/hostname and /etc/resolv.conf, and no layer keeps them", "[integration]") {
+    auto& s = store();
+    const auto r = s.build("FROM busybox\n"
+                           "RUN grep localhost /etc/hosts && cat /etc/hostname && test -f /etc/resolv.conf"
+                           " && echo extra >> /etc/hosts && touch /made\n",
+                           "--no-cache -t netfiles");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const std::string listing = s.layer_listing("netfiles");
+    INFO(listing);
+    CHECK(listing.find("made") != std::string::npos);
+    CHECK(listing.find("etc/hosts") == std::string::npos);
+    CHECK(listing.find("etc/hostname") == std::string::npos);
+    CHECK(listing.find("etc/resolv.conf") == std::string::npos);
+    const auto run = s.strata("run netfiles cat /etc/hosts");
+    CHECK(run.output.find("localhost") != std::string::npos);
+    CHECK(run.output.find("extra") == std::string::npos);  // the RUN's write went nowhere
+}
