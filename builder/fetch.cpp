@@ -3,11 +3,12 @@
 // and hashes each chunk as it arrives.
 #include "builder/fetch.hpp"
 
+#include "builder/libcurl.hpp"
+
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/sha256.hpp"
 
-#include <curl/curl.h>
 
 #include <cstdlib>
 #include <exception>
@@ -20,14 +21,14 @@ namespace strata::builder {
 namespace {
 
 struct CurlCleanup {
-    void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+    void operator()(CURL* c) const noexcept { libcurl().easy_cleanup(c); }
 };
 using CurlHandle = std::unique_ptr<CURL, CurlCleanup>;
 
 void init_curl_once() {
     static std::once_flag once;
     std::call_once(once, [] {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw Error("curl_global_init failed");
+        if (libcurl().global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw Error("curl_global_init failed");
     });
 }
 
@@ -74,8 +75,8 @@ std::string status_text(const std::string& status_line, long code) {
 
 template <typename T>
 void set_option(CURL* curl, CURLoption option, T value) {
-    if (const CURLcode rc = curl_easy_setopt(curl, option, value); rc != CURLE_OK)
-        throw Error(std::string("curl_easy_setopt: ") + curl_easy_strerror(rc));
+    if (const CURLcode rc = libcurl().easy_setopt(curl, option, value); rc != CURLE_OK)
+        throw Error(std::string("curl_easy_setopt: ") + libcurl().easy_strerror(rc));
 }
 
 // Unlinks a partial download unless it was kept.
@@ -138,7 +139,7 @@ Download download(const std::string& url, const fs::path& dir) {
         if (!fd) throw_errno("mkstemp", tmpl);
         FileGuard guard(tmpl);
 
-        CurlHandle curl(curl_easy_init());
+        CurlHandle curl(libcurl().easy_init());
         if (!curl) throw Error("curl_easy_init failed");
         Sink sink;
         sink.fd = fd.get();
@@ -164,18 +165,18 @@ Download download(const std::string& url, const fs::path& dir) {
         set_option(c, CURLOPT_HEADERFUNCTION, on_header);
         set_option(c, CURLOPT_HEADERDATA, &sink);
 
-        const CURLcode rc = curl_easy_perform(c);
+        const CURLcode rc = libcurl().easy_perform(c);
         if (sink.error) std::rethrow_exception(sink.error);
         if (rc != CURLE_OK) {
             long code = 0;
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+            libcurl().easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
             if (rc == CURLE_HTTP_RETURNED_ERROR && code >= 400)
                 throw Error("the server answered HTTP " + status_text(sink.status_line, code));
-            throw Error(std::string(error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
+            throw Error(std::string(error_buffer[0] ? error_buffer : libcurl().easy_strerror(rc)));
         }
         Download result;
         curl_off_t filetime = -1;
-        if (curl_easy_getinfo(c, CURLINFO_FILETIME_T, &filetime) == CURLE_OK && filetime >= 0)
+        if (libcurl().easy_getinfo(c, CURLINFO_FILETIME_T, &filetime) == CURLE_OK && filetime >= 0)
             result.last_modified = static_cast<long long>(filetime);
         result.digest = sink.hash.digest();
         result.file = tmpl;

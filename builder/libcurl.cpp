@@ -1,0 +1,40 @@
+#include "builder/libcurl.hpp"
+
+#include "util/error.hpp"
+
+#include <dlfcn.h>
+
+namespace strata::builder {
+
+namespace {
+
+template <typename F>
+void bind(void* library, const char* name, F& function) {
+    void* symbol = ::dlsym(library, name);
+    if (!symbol) throw Error(std::string("libcurl.so.4 has no '") + name + "'");
+    function = reinterpret_cast<F>(symbol);
+}
+
+LibCurl load() {
+    // Never closed: libcurl keeps global state for the life of the process.
+    void* library = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!library) throw Error(std::string("cannot load libcurl (install libcurl4): ") + ::dlerror());
+    LibCurl api{};
+    bind(library, "curl_global_init", api.global_init);
+    bind(library, "curl_easy_init", api.easy_init);
+    bind(library, "curl_easy_setopt", api.easy_setopt);
+    bind(library, "curl_easy_perform", api.easy_perform);
+    bind(library, "curl_easy_getinfo", api.easy_getinfo);
+    bind(library, "curl_easy_cleanup", api.easy_cleanup);
+    bind(library, "curl_easy_strerror", api.easy_strerror);
+    return api;
+}
+
+} // namespace
+
+const LibCurl& libcurl() {
+    static const LibCurl api = load();  // a failed load throws and is tried again next time
+    return api;
+}
+
+} // namespace strata::builder
