@@ -35,8 +35,11 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     GlobalOptions global;
     const char* env_root = std::getenv("STRATA_ROOT");
-    global.root = env_root && *env_root ? env_root : "/var/lib/strata";
-    app.add_option("--root", global.root, "Store root (default $STRATA_ROOT or /var/lib/strata)");
+    // Absolute, because the sandbox is given paths inside the store and changes directory.
+    global.root = std::filesystem::absolute(env_root && *env_root ? env_root : "/var/lib/strata").lexically_normal();
+    app.add_option_function<std::string>(
+        "--root", [&global](const std::string& root) { global.root = std::filesystem::absolute(root).lexically_normal(); },
+        "Store root (default $STRATA_ROOT or /var/lib/strata)");
     add_build_command(app, global);
     add_run_command(app, global);
     add_images_command(app, global);

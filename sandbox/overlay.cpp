@@ -145,10 +145,12 @@ OverlayMount prepare_overlay(const std::vector<fs::path>& lower_dirs, const fs::
             throw_overlay_error(fsfd.get(), error, mount_point, "lowerdir '" + lower_dirs[i].string() + "'");
         }
     }
-    if (const int error = set("upperdir", upper.string()))
-        throw_overlay_error(fsfd.get(), error, mount_point, "upperdir '" + upper.string() + "'");
-    if (const int error = set("workdir", work.string()))
-        throw_overlay_error(fsfd.get(), error, mount_point, "workdir '" + work.string() + "'");
+    if (!upper.empty()) {  // without an upper directory the overlay is read-only
+        if (const int error = set("upperdir", upper.string()))
+            throw_overlay_error(fsfd.get(), error, mount_point, "upperdir '" + upper.string() + "'");
+        if (const int error = set("workdir", work.string()))
+            throw_overlay_error(fsfd.get(), error, mount_point, "workdir '" + work.string() + "'");
+    }
     for (const auto& [key, value] : fixed_options) {
         if (const int error = set(key, value)) throw_overlay_error(fsfd.get(), error, mount_point, key);
     }

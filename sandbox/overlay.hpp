@@ -36,6 +36,7 @@ struct OverlayMount {
 };
 
 // redirect_dir, metacopy and index are off so that the upper dir holds a complete diff.
+// An empty `upper` makes a read-only overlay of the lower dirs alone (new mount API only).
 OverlayMount prepare_overlay(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& upper,
                              const std::filesystem::path& work, const std::filesystem::path& mount_point);
 

@@ -4,6 +4,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <string>
 #include <sys/mount.h>
@@ -20,16 +21,23 @@ ReadOnlyView::ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs,
         path_ = lower_dirs.empty() ? mountpoint : lower_dirs.front();
         return;
     }
-    // Overlay without an upper directory is read-only. The legacy option string is
-    // limited to a page; enough for the chains a view is used for today.
-    std::string options = "lowerdir=";
-    for (std::size_t i = 0; i < lower_dirs.size(); ++i) {
-        if (i) options += ':';
-        options += lower_dirs[i].string();
+    // Overlay without an upper directory is read-only. With the new mount API each layer
+    // is one `lowerdir+` call, so a chain of any depth mounts; the legacy option string is
+    // limited to a page (about 30 layers of store paths), so it is only the fallback.
+    OverlayMount overlay = prepare_overlay(lower_dirs, {}, {}, mountpoint);
+    if (overlay.mount_fd) {
+        if (::move_mount(overlay.mount_fd.get(), "", AT_FDCWD, mountpoint.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            throw_errno("move_mount overlay", mountpoint.string());
+    } else {
+        std::string options = "lowerdir=";
+        for (std::size_t i = 0; i < lower_dirs.size(); ++i) {
+            if (i) options += ':';
+            options += lower_dirs[i].string();
+        }
+        options += ",redirect_dir=off,metacopy=off,index=off";
+        if (::mount("overlay", mountpoint.c_str(), "overlay", MS_RDONLY, options.c_str()) != 0)
+            throw_errno("mount overlay", mountpoint.string());
     }
-    options += ",redirect_dir=off,metacopy=off,index=off";
-    if (::mount("overlay", mountpoint.c_str(), "overlay", MS_RDONLY, options.c_str()) != 0)
-        throw_errno("mount overlay", mountpoint.string());
     path_ = mountpoint;
     mounted_ = true;
 }

@@ -170,3 +170,23 @@ TEST_CASE("RUN sees /etc/hosts, /etc/hostname and /etc/resolv.conf, and no layer
     CHECK(run.output.find("localhost") != std::string::npos);
     CHECK(run.output.find("extra") == std::string::npos);  // the RUN's write went nowhere
 }
+
+TEST_CASE("COPY on top of a deep layer chain mounts its view of any depth", "[integration]") {
+    auto& s = store();
+    std::string buildfile = "FROM busybox\n";
+    for (int i = 0; i < 45; ++i) buildfile += "RUN echo " + std::to_string(i) + " > /layer" + std::to_string(i) + "\n";
+    buildfile += "COPY a.txt /deep/a.txt\nRUN cat /deep/a.txt /layer0 /layer44\n";
+    const auto r = s.build(buildfile, "--no-cache", {{"a.txt", "copied-on-top\n"}});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("copied-on-top") != std::string::npos);
+}
+
+TEST_CASE("a relative --root is the same store as its absolute path", "[integration]") {
+    auto& s = store();
+    const auto r = sh("cd " + quote(s.root.parent_path().string()) + " && " + quote(STRATA_BINARY) + " --root " +
+                      quote(s.root.filename().string()) + " run busybox echo relative-root-works");
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("relative-root-works") != std::string::npos);
+}
