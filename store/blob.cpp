@@ -88,6 +88,10 @@ bool Store::has_blob(std::string_view digest) const {
 BlobWriter Store::new_blob() { return BlobWriter(tmp_dir(), layout_dir() / "blobs" / "sha256"); }
 
 Descriptor Store::put_blob(std::string_view data, std::string media_type) {
+    // A blob's name is its digest and names are published only once durable: an existing
+    // one needs no second write (a no-op rebuild's config and manifest).
+    const std::string digest = sha256_digest(data);
+    if (has_blob(digest)) return Descriptor{std::move(media_type), digest, static_cast<std::int64_t>(data.size()), {}};
     BlobWriter writer = new_blob();
     writer.write(data.data(), data.size());
     return writer.commit(std::move(media_type));

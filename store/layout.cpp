@@ -100,6 +100,9 @@ void Store::tag(std::string_view name, const Descriptor& manifest) {
     for (const auto& entry : index["manifests"]) {
         const Descriptor d = descriptor_from_json(entry);
         const auto it = d.annotations.find(ref_name_annotation);
+        if (it != d.annotations.end() && it->second == ref && d.digest == manifest.digest &&
+            d.media_type == manifest.media_type)
+            return;  // already tagged so: nothing to write
         if (it == d.annotations.end() || it->second != ref) kept.push_back(entry);
     }
     Descriptor tagged = manifest;
