@@ -18,19 +18,6 @@ std::pair<std::string, std::string> split_tag(const std::string& name) {
     return {name.substr(0, colon), name.substr(colon + 1)};
 }
 
-std::string human_size(long long bytes) {
-    const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-    double v = static_cast<double>(bytes);
-    int u = 0;
-    while (v >= 1000 && u < 4) {
-        v /= 1000;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.3g%s", v, units[u]);
-    return buf;
-}
-
 long long parse_rfc3339(const std::string& s) {
     std::tm tm {};
     if (!::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
@@ -60,7 +47,7 @@ void list_images(const GlobalOptions& global) {
         const std::string id = descriptor.digest.substr(std::string("sha256:").size(), 12);
         const std::string created = image.config.value("created", "");
         std::printf("%-30s %-12s %-14s %-24s %s\n", repo.c_str(), tag.c_str(), id.c_str(), human_age(created).c_str(),
-                    human_size(size).c_str());
+                    format_bytes(size).c_str());
     }
 }
 
