@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import tarfile
 import tempfile
 import zlib
@@ -57,16 +58,25 @@ def run_bounded(argv, timeout, **popen_args) -> int:
     """Runs argv to completion, or kills it and everything it started after `timeout` seconds
     (a hung build must not stall the whole suite). Returns the exit status; None on timeout."""
     proc = subprocess.Popen(argv, **popen_args)
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # A watchdog thread kills on timeout while we block in wait(): Popen.wait(timeout=...)
+    # polls with sleeps doubling up to 50 ms, which rounds a 35 ms build up to 63 ms.
+    timed_out = threading.Event()
+
+    def expire():
+        timed_out.set()
         kill_tree(proc.pid)
-        proc.wait()
-        return None
+
+    watchdog = threading.Timer(timeout, expire)
+    watchdog.start()
+    try:
+        status = proc.wait()
+        return None if timed_out.is_set() else status
     except BaseException:
         kill_tree(proc.pid)
         proc.wait()
         raise
+    finally:
+        watchdog.cancel()
 
 
 def run(argv, env=None, log=None, capture=False, stdin=None, timeout=HELPER_TIMEOUT_S):
