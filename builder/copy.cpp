@@ -49,11 +49,11 @@ void expand_pattern(const fs::path& root, const std::vector<std::string>& parts,
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
     if (part == "**") {
         expand_pattern(root, parts, index + 1, prefix, out);
-        for (const auto& name : sorted_names(dir))
+        for (const auto& name : sorted_dir_names(dir))
             if (is_real_dir(dir / name)) expand_pattern(root, parts, index, join(name), out);
         return;
     }
-    for (const auto& name : sorted_names(dir))
+    for (const auto& name : sorted_dir_names(dir))
         if (::fnmatch(part.c_str(), name.c_str(), 0) == 0) expand_pattern(root, parts, index + 1, join(name), out);
 }
 
@@ -170,7 +170,7 @@ void copy_tree(const fs::path& source, const fs::path& target, const std::string
     const struct stat st = lstat_or_throw(source);
     if (S_ISDIR(st.st_mode)) {
         ensure_dir(target, attrs.mode_for(st.st_mode, true), attrs);
-        for (const auto& name : sorted_names(source)) {
+        for (const auto& name : sorted_dir_names(source)) {
             const std::string r = child_rel(rel, name);
             if (filter.skip(r, is_real_dir(source / name))) continue;
             copy_tree(source / name, target / name, r, filter, attrs);

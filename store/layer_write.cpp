@@ -12,9 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
 #include <exception>
 #include <fcntl.h>
 #include <map>
@@ -101,21 +98,6 @@ struct stat lstat_or_throw(const fs::path& path) {
 
 bool is_whiteout_device(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
 
-std::vector<std::string> sorted_names(const fs::path& dir) {
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
-    if (!d) throw_errno("opendir", dir.string());
-    std::vector<std::string> names;
-    errno = 0;
-    while (const dirent* ent = ::readdir(d.get())) {
-        const std::string_view name = ent->d_name;
-        if (name != "." && name != "..") names.emplace_back(name);
-        errno = 0;
-    }
-    if (errno != 0) throw_errno("readdir", dir.string());
-    std::sort(names.begin(), names.end());  // std::string compares bytes
-    return names;
-}
-
 // Lists xattr names of a path (without following a symlink), sorted.
 std::vector<std::string> xattr_names(const fs::path& path) {
     for (;;) {
@@ -167,7 +149,7 @@ public:
     // Adds every entry below dir, depth first, each directory's children in byte order
     // (the order of Go's filepath.Walk, which umoci uses).
     void add_tree(const fs::path& dir, const std::string& rel_dir) {
-        for (const auto& name : sorted_names(dir)) {
+        for (const auto& name : sorted_dir_names(dir)) {
             const fs::path path = dir / name;
             const std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
             if (name.starts_with(detail::whiteout_prefix))

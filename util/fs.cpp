@@ -2,11 +2,14 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace strata {
@@ -68,6 +71,49 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
 
 void write_file_replace(const fs::path& path, std::string_view data, unsigned mode) {
     write_and_rename(path, data, mode, false);
+}
+
+void DirNames::read(int dir_fd, std::string_view shown) {
+    names_.clear();
+    entries_.clear();
+    buffer_.resize(32768);
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, dir_fd, buffer_.data(), buffer_.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("getdents64", std::string(shown));
+        }
+        if (n == 0) break;
+        for (long at = 0; at < n;) {
+            // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[]
+            unsigned short reclen = 0;
+            std::memcpy(&reclen, buffer_.data() + at + 16, sizeof reclen);
+            const char* name = buffer_.data() + at + 19;
+            at += reclen;
+            const std::size_t length = std::strlen(name);
+            if ((length == 1 && name[0] == '.') || (length == 2 && name[0] == '.' && name[1] == '.')) continue;
+            entries_.push_back({static_cast<std::uint32_t>(names_.size()), static_cast<std::uint32_t>(length)});
+            names_.append(name, length + 1);
+        }
+    }
+    std::sort(entries_.begin(), entries_.end(), [this](const Entry& a, const Entry& b) {
+        return std::string_view(names_.data() + a.offset, a.length) < std::string_view(names_.data() + b.offset, b.length);
+    });
+}
+
+void DirNames::read(const fs::path& dir) {
+    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open", dir.string());
+    read(fd.get(), dir.string());
+}
+
+std::vector<std::string> sorted_dir_names(const fs::path& dir) {
+    DirNames names;
+    names.read(dir);
+    std::vector<std::string> out;
+    out.reserve(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i]);
+    return out;
 }
 
 void make_dirs(const fs::path& path, unsigned mode) {

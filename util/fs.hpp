@@ -2,9 +2,11 @@
 // Small file-system helpers with errno-carrying errors, and RAII for temp dirs and locks.
 #include "util/fd.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace strata {
 
@@ -23,6 +25,35 @@ void fsync_path(const fs::path& path);  // fsync a file or directory by path
 void make_dirs(const fs::path& path, unsigned mode = 0755);
 // Removes a tree; errors other than "does not exist" are thrown.
 void remove_tree(const fs::path& path);
+
+// The names in a directory (without "." and ".."), sorted bytewise so that every walk (hash,
+// copy, tar) visits them in one order. Read with getdents64 into one reusable buffer: no
+// DIR stream, no allocation per entry, which matters when a no-op rebuild lists 20,000 files.
+class DirNames {
+public:
+    // Reads the directory open as dir_fd (from its current offset; the fd stays the
+    // caller's). `shown` names it in errors.
+    void read(int dir_fd, std::string_view shown);
+    void read(const fs::path& dir);  // opens, reads and closes `dir`
+
+    std::size_t size() const noexcept { return entries_.size(); }
+    std::string_view operator[](std::size_t i) const noexcept {
+        return {names_.data() + entries_[i].offset, entries_[i].length};
+    }
+    // NUL-terminated, for the *at() calls.
+    const char* c_str(std::size_t i) const noexcept { return names_.data() + entries_[i].offset; }
+
+private:
+    struct Entry {
+        std::uint32_t offset, length;
+    };
+    std::string names_;  // NUL-terminated names, back to back
+    std::vector<Entry> entries_;
+    std::vector<char> buffer_;  // getdents64 output
+};
+
+// Sorted names of `dir`, as strings: for walks that keep them.
+std::vector<std::string> sorted_dir_names(const fs::path& dir);
 
 // A directory made with mkdtemp under `parent`, removed recursively on destruction
 // unless release()d. Callers must unmount anything mounted inside it first.
