@@ -17,6 +17,8 @@
 #include "util/fd.hpp"
 #include "util/sha256.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <ctime>
@@ -142,6 +144,19 @@ private:
     std::size_t size_ = 0;
 };
 
+// The order a walk meets paths in: directory by directory, names sorted bytewise. That is
+// bytewise order with '/' below every other byte ("a/b/x" comes before "a/b.txt").
+bool walk_order_less(std::string_view a, std::string_view b) {
+    const std::size_t n = std::min(a.size(), b.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        if (a[i] == b[i]) continue;
+        if (a[i] == '/') return true;
+        if (b[i] == '/') return false;
+        return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+    }
+    return a.size() < b.size();
+}
+
 template <typename T>
 void append_raw(std::string& out, const T& value) {
     out.append(reinterpret_cast<const char*>(&value), sizeof(T));
@@ -163,8 +178,11 @@ public:
         seen_.assign(offsets_.size(), 0);
     }
 
-    // The content digest recorded for `rel` if its stat key is unchanged.
-    bool find(const std::string& rel, const StatKey& key, std::string& hex) {
+    // The content digest recorded for `rel` if its stat key is unchanged. `cursor` is the
+    // caller's guess of the entry to look at first: entries are saved in walk order, so a
+    // walk that meets them again in that order finds each next to the last one, with no
+    // hashing and no jumps through memory.
+    bool find(const std::string& rel, const StatKey& key, std::string& hex, std::size_t& cursor) {
         std::lock_guard lock(mutex_);
         if (!fresh_.empty()) {
             const auto it = fresh_.find(rel);
@@ -176,8 +194,10 @@ public:
                 return false;
             }
         }
-        const std::size_t i = loaded_index(rel);
-        if (i == npos || !(loaded_key(i) == key)) return false;
+        const std::size_t i = cursor < offsets_.size() && loaded_path(cursor) == rel ? cursor : loaded_index(rel);
+        if (i == npos) return false;
+        cursor = i + 1;
+        if (!(loaded_key(i) == key)) return false;
         seen_[i] = 1;
         unsigned char sha[32];
         std::memcpy(sha, entry_at(i) + sha_offset, sizeof sha);
@@ -200,45 +220,56 @@ public:
         dirty_ = true;
     }
 
+    // Writes what is worth keeping, in walk order (see find), whatever order the threads
+    // of this build met the entries in.
     void save() {
         std::lock_guard lock(mutex_);
         if (!dirty_) return;
         const std::uint32_t generation = generation_ + 1;
+        struct Kept {
+            std::string_view path;
+            std::size_t loaded;  // npos: from fresh_
+            const Fresh* fresh;
+            std::uint32_t seen;
+        };
+        std::vector<Kept> kept;
+        kept.reserve(offsets_.size() + fresh_.size());
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            const std::string_view path = loaded_path(i);
+            if (!fresh_.empty() && fresh_.count(std::string(path))) continue;  // replaced or forgotten
+            const std::uint32_t seen = seen_[i] ? generation : loaded_seen(i);
+            if (seen + stat_cache_keep_generations < generation) continue;  // not met for a long time
+            kept.push_back({path, i, nullptr, seen});
+        }
+        for (const auto& [path, f] : fresh_)
+            if (!f.forgotten) kept.push_back({path, npos, &f, generation});
+        std::sort(kept.begin(), kept.end(), [](const Kept& a, const Kept& b) { return walk_order_less(a.path, b.path); });
+
         std::string out;
         out.reserve(mapping_.bytes().size() + fresh_.size() * 128 + 64);
         out.append(stat_cache_magic, sizeof stat_cache_magic);
         append_raw(out, stat_cache_format);
         append_raw(out, generation);
-        const std::size_t count_at = out.size();
-        append_raw(out, std::uint64_t{0});
-        std::uint64_t count = 0;
-        for (std::size_t i = 0; i < offsets_.size(); ++i) {
-            const std::string_view path = loaded_path(i);
-            if (!fresh_.empty() && fresh_.count(std::string(path))) continue;  // replaced or forgotten
-            std::uint32_t seen = seen_[i] ? generation : loaded_seen(i);
-            if (seen + stat_cache_keep_generations < generation) continue;  // not met for a long time
-            const char* e = entry_at(i);
-            out.append(e, seen_offset);
-            append_raw(out, seen);
-            out.append(e + sha_offset, fixed_size - sha_offset);
-            out.append(path);
-            ++count;
+        append_raw(out, static_cast<std::uint64_t>(kept.size()));
+        for (const Kept& k : kept) {
+            if (k.loaded != npos) {
+                const char* e = entry_at(k.loaded);
+                out.append(e, seen_offset);
+                append_raw(out, k.seen);
+                out.append(e + sha_offset, fixed_size - sha_offset);
+            } else {
+                append_raw(out, k.fresh->key.size);
+                append_raw(out, k.fresh->key.mtime_ns);
+                append_raw(out, k.fresh->key.ctime_ns);
+                append_raw(out, k.fresh->key.inode);
+                append_raw(out, k.fresh->key.dev);
+                append_raw(out, k.fresh->key.mode);
+                append_raw(out, k.seen);
+                out.append(reinterpret_cast<const char*>(k.fresh->sha), sizeof k.fresh->sha);
+                append_raw(out, static_cast<std::uint32_t>(k.path.size()));
+            }
+            out.append(k.path);
         }
-        for (const auto& [path, f] : fresh_) {
-            if (f.forgotten) continue;
-            append_raw(out, f.key.size);
-            append_raw(out, f.key.mtime_ns);
-            append_raw(out, f.key.ctime_ns);
-            append_raw(out, f.key.inode);
-            append_raw(out, f.key.dev);
-            append_raw(out, f.key.mode);
-            append_raw(out, generation);
-            out.append(reinterpret_cast<const char*>(f.sha), sizeof f.sha);
-            append_raw(out, static_cast<std::uint32_t>(path.size()));
-            out.append(path);
-            ++count;
-        }
-        std::memcpy(out.data() + count_at, &count, sizeof count);
         out += sha256_hex(out);
         write_file_atomic(file_, out, 0600);
         dirty_ = false;
@@ -338,17 +369,21 @@ class CachedFileDigests final : public detail::FileDigests {
 public:
     CachedFileDigests(ContextHashes::StatCache& cache, ContextHashes::Stats& stats)
         : cache_(cache), stats_(stats), racy_from_ns_(coarse_now_ns()) {}
+    ~CachedFileDigests() override {
+        stats_.files_read += files_read_;
+        stats_.files_reused += files_reused_;
+    }
 
     void content_digest(int dir_fd, const char* name, const std::string& rel, const std::string& shown,
-                        const struct stat& st, std::string& hex) override {
+                        const struct stat& st, std::string& hex, std::size_t& cursor) override {
         const StatKey key = stat_key(st);
-        if (cache_.find(rel, key, hex)) {
-            ++stats_.files_reused;
+        if (cache_.find(rel, key, hex, cursor)) {
+            ++files_reused_;
             return;
         }
         struct stat after {};
         hex = detail::hash_file_content(dir_fd, name, shown, &after);
-        ++stats_.files_read;
+        ++files_read_;
         const StatKey after_key = stat_key(after);
         // Changed while we read it (the digest may mix two versions), or so recently that a
         // later change could keep the same ctime: hash it again next time.
@@ -360,22 +395,25 @@ public:
 
 private:
     ContextHashes::StatCache& cache_;
-    ContextHashes::Stats& stats_;
+    ContextHashes::Stats& stats_;  // receives the counts at the end
     const std::int64_t racy_from_ns_;
+    std::atomic<std::size_t> files_read_{0}, files_reused_{0};
 };
 
 // Sources outside the context: every file read (and counted).
 class ReadAndCount final : public detail::FileDigests {
 public:
     explicit ReadAndCount(ContextHashes::Stats& stats) : stats_(stats) {}
+    ~ReadAndCount() override { stats_.files_read += files_read_; }
     void content_digest(int dir_fd, const char* name, const std::string&, const std::string& shown,
-                        const struct stat&, std::string& hex) override {
+                        const struct stat&, std::string& hex, std::size_t&) override {
         hex = detail::hash_file_content(dir_fd, name, shown);
-        ++stats_.files_read;
+        ++files_read_;
     }
 
 private:
-    ContextHashes::Stats& stats_;
+    ContextHashes::Stats& stats_;  // receives the count at the end
+    std::atomic<std::size_t> files_read_{0};
 };
 
 fs::path stat_cache_file(store::Store& store, const fs::path& context_dir) {

@@ -105,15 +105,17 @@ public:
     virtual ~FileDigests() = default;
     // `dir_fd` holds the file as `name`; `rel` is its path relative to the source's root;
     // `shown` names it in errors. Writes the digest into `hex` (a buffer reused per file).
+    // `cursor` is the caller's (one per directory walked) for the implementation to keep
+    // its place in. Called from several threads at once.
     virtual void content_digest(int dir_fd, const char* name, const std::string& rel, const std::string& shown,
-                                const struct stat& st, std::string& hex) = 0;
+                                const struct stat& st, std::string& hex, std::size_t& cursor) = 0;
 };
 
 // Reads and hashes every file.
 class ReadEveryFile final : public FileDigests {
 public:
     void content_digest(int dir_fd, const char* name, const std::string& rel, const std::string& shown,
-                        const struct stat& st, std::string& hex) override;
+                        const struct stat& st, std::string& hex, std::size_t& cursor) override;
 };
 
 // The tree digest of `source` (see hash_source), every file's content digest asked of

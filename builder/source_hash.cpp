@@ -1,19 +1,29 @@
 // Content digests of COPY sources for cache keys: names, types, permission bits, contents
 // and link targets; never mtimes, owners or absolute paths, so clones elsewhere share them.
-// The walk works on directory fds (fstatat, openat) and reuses its string buffers, so an
-// unchanged 20,000-file context costs one fstatat per entry and no allocation per file.
+//
+// A Merkle tree, so that directories hash in parallel and the digest does not depend on
+// how the work was split. One record per entry:
+//   name '\0' type [mode in decimal, unless HashOptions leave it out] '\0' detail '\n'
+// where type is d, l, f or o and detail is the directory's digest (64 hex digits), the
+// link's target, the file's content sha256, or rdev. A directory's digest is the sha256 of
+// its kept children's records in name order; the source's is "sha256:" + the sha256 of its
+// own record, named ".". An unchanged 20,000-file context costs one fstatat per entry, on
+// every core.
 #include "builder/context_hashes.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/fork_join.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
-#include <dirent.h>
+#include <deque>
 #include <fcntl.h>
-#include <memory>
+#include <optional>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace strata::builder {
@@ -31,16 +41,11 @@ std::string hash_file_content(int dir_fd, const char* name, const std::string& s
 }
 
 void ReadEveryFile::content_digest(int dir_fd, const char* name, const std::string&, const std::string& shown,
-                                   const struct stat&, std::string& hex) {
+                                   const struct stat&, std::string& hex, std::size_t&) {
     hex = hash_file_content(dir_fd, name, shown);
 }
 
 namespace {
-
-struct DirCloser {
-    void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-using DirHandle = std::unique_ptr<DIR, DirCloser>;
 
 std::string octal_mode(mode_t mode) {
     char buf[8];
@@ -48,139 +53,211 @@ std::string octal_mode(mode_t mode) {
     return buf;
 }
 
-// One walk. The bytes hashed per entry are those hash_source has always hashed:
-//   label '\0' type [mode in decimal] '\0' then "\n" (dir), target "\n" (link),
-//   content hex "\n" (file) or rdev "\n" (other)
-// where the label is "." for the source itself and "./a/b" below it.
-class TreeHasher {
-public:
-    TreeHasher(const CopySource& source, const ContextFilter& filter, const HashOptions& options,
-               FileDigests& files, std::vector<ListingEntry>* listing)
-        : filter_(filter), options_(options), files_(files), listing_(listing), root_(source.path.string()),
-          label_("."), rel_(source.rel) {}
+char type_of(mode_t mode) {
+    if (S_ISDIR(mode)) return 'd';
+    if (S_ISLNK(mode)) return 'l';
+    if (S_ISREG(mode)) return 'f';
+    return 'o';
+}
 
-    std::string run() {
-        struct stat st {};
-        if (::fstatat(AT_FDCWD, root_.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("lstat", root_);
-        entry(AT_FDCWD, root_.c_str(), st);
-        return hash_.digest();
+constexpr std::size_t hex_size = 64;
+
+// What every directory of one walk shares.
+struct Walk {
+    const ContextFilter& filter;
+    const HashOptions& options;
+    FileDigests& files;
+    std::vector<ListingEntry>* listing;  // when given, the walk runs on this thread, in order
+    const std::string root;              // the source's host path, for errors
+    ForkJoin* pool;                      // null: subdirectories are hashed inline
+    std::atomic<bool> failed{false};     // a task threw: the others stop early
+};
+
+// Hashes one directory: lists and stats its entries, hands subdirectories to the pool, then
+// hashes the records once their digests are in.
+class DirHasher {
+public:
+    DirHasher(Walk& walk, std::string label, std::string rel)
+        : walk_(walk), label_(std::move(label)), rel_(std::move(rel)) {}
+
+    // The digest (hex) of the directory `name` in parent_fd.
+    std::string run(int parent_fd, const char* name) {
+        Fd dir(::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!dir) throw_errno("open", shown());
+        DirNames names;
+        names.read(dir.get(), shown());
+        std::deque<ForkJoin::Task> subdirs;  // stable addresses for the pool
+        std::deque<std::pair<std::size_t, std::string>> subdir_digests;  // record offset, digest (stable)
+        try {
+            records(dir.get(), names, subdirs, subdir_digests);
+        } catch (...) {
+            walk_.failed = true;
+            for (auto& task : subdirs) wait_quietly(task);  // they use dir and this frame
+            throw;
+        }
+        std::exception_ptr first_error;
+        for (auto& task : subdirs) {
+            try {
+                walk_.pool->wait(task);
+            } catch (...) {
+                if (!first_error) first_error = std::current_exception();
+            }
+        }
+        if (first_error) std::rethrow_exception(first_error);
+        for (const auto& [offset, digest] : subdir_digests) records_.replace(offset, hex_size, digest);
+        return sha256_hex(records_);
     }
 
 private:
-    // The entry's host path, for errors (a reused buffer: built per file, never allocated per file).
-    const std::string& shown() {
-        shown_.assign(root_).append(label_, 1);
-        return shown_;
-    }
-
-    void read_link_at(int dir_fd, const char* name) {
-        link_.resize(256);
-        for (;;) {
-            const ssize_t n = ::readlinkat(dir_fd, name, link_.data(), link_.size());
-            if (n < 0) throw_errno("readlink", shown());
-            if (static_cast<std::size_t>(n) < link_.size()) {
-                link_.resize(static_cast<std::size_t>(n));
-                return;
-            }
-            link_.resize(link_.size() * 2);  // possibly truncated: again with more room
+    void wait_quietly(ForkJoin::Task& task) noexcept {
+        try {
+            walk_.pool->wait(task);
+        } catch (...) {
         }
     }
 
-    void entry(int dir_fd, const char* name, const struct stat& st) {
-        char type = 'o';
-        if (S_ISDIR(st.st_mode)) type = 'd';
-        else if (S_ISLNK(st.st_mode)) type = 'l';
-        else if (S_ISREG(st.st_mode)) type = 'f';
+    // The entry's host path, for errors.
+    std::string shown() const { return walk_.root + label_.substr(1); }
 
-        bytes_.assign(label_);
-        bytes_ += '\0';
-        bytes_ += type;
-        if (options_.include_mode) bytes_ += std::to_string(st.st_mode & 07777);
-        bytes_ += '\0';
-        std::string detail;  // what the listing shows after the type and mode
-        switch (type) {
-        case 'd': break;
-        case 'l':
-            read_link_at(dir_fd, name);
-            bytes_ += link_;
-            if (listing_) detail = " -> " + link_;
-            break;
-        case 'f':
-            files_.content_digest(dir_fd, name, rel_, shown(), st, hex_);
-            bytes_ += hex_;
-            if (listing_) detail = " " + hex_;
-            break;
-        default:
-            bytes_ += std::to_string(st.st_rdev);
-            if (listing_) detail = " rdev=" + std::to_string(st.st_rdev);
-        }
-        bytes_ += '\n';
-        hash_.update(bytes_);
-        if (listing_) {
-            std::string description(1, type);
-            if (options_.include_mode) description += octal_mode(st.st_mode);
-            listing_->push_back({rel_.empty() ? "." : rel_, description + detail});
-        }
-        if (type == 'd') children(dir_fd, name);
-    }
-
-    void children(int parent_fd, const char* name) {
-        const int fd = ::openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) throw_errno("open", shown());
-        DirHandle dir(::fdopendir(fd));
-        if (!dir) {
-            ::close(fd);
-            throw_errno("opendir", shown());
-        }
-        // All names of the directory in one buffer (no allocation per entry), sorted so
-        // every walk (hash, copy, tar) visits them in one order.
-        std::string buffer;
-        std::vector<std::pair<std::uint32_t, std::uint32_t>> names;  // offset, length
-        errno = 0;
-        while (const dirent* e = ::readdir(dir.get())) {
-            const std::string_view n = e->d_name;
-            if (n == "." || n == "..") continue;
-            names.emplace_back(static_cast<std::uint32_t>(buffer.size()), static_cast<std::uint32_t>(n.size()));
-            buffer.append(n).push_back('\0');  // NUL-terminated for fstatat and openat
-        }
-        if (errno != 0) throw_errno("readdir", shown());
-        const auto name_of = [&](const std::pair<std::uint32_t, std::uint32_t>& n) {
-            return std::string_view(buffer.data() + n.first, n.second);
-        };
-        std::sort(names.begin(), names.end(), [&](const auto& a, const auto& b) { return name_of(a) < name_of(b); });
-
+    void records(int dir_fd, const DirNames& names, std::deque<ForkJoin::Task>& subdirs,
+                 std::deque<std::pair<std::size_t, std::string>>& subdir_digests) {
         const std::size_t label_size = label_.size();
         const std::size_t rel_size = rel_.size();
-        for (const auto& n : names) {
-            const std::string_view child = name_of(n);
-            const char* child_c = buffer.data() + n.first;
-            label_.append("/").append(child);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (walk_.failed) return;  // another directory failed: its error is what counts
+            label_.append("/").append(names[i]);
             if (!rel_.empty()) rel_ += '/';
-            rel_ += child;
+            rel_ += names[i];
             struct stat st {};
-            if (::fstatat(::dirfd(dir.get()), child_c, &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("lstat", shown());
-            if (!filter_.skip(rel_, S_ISDIR(st.st_mode))) entry(::dirfd(dir.get()), child_c, st);
+            if (::fstatat(dir_fd, names.c_str(i), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("lstat", shown());
+            if (!walk_.filter.skip(rel_, S_ISDIR(st.st_mode))) {
+                record(dir_fd, names.c_str(i), names[i], st);
+                if (S_ISDIR(st.st_mode)) {
+                    // The digest goes where the placeholder is, once known.
+                    subdir_digests.emplace_back(records_.size() - hex_size - 1, std::string());
+                    auto& digest = subdir_digests.back().second;
+                    if (walk_.pool) {
+                        subdirs.emplace_back([this, dir_fd, name = names.c_str(i), label = label_, rel = rel_, &digest] {
+                            digest = DirHasher(walk_, label, rel).run(dir_fd, name);
+                        });
+                        walk_.pool->submit(subdirs.back());
+                    } else {
+                        digest = DirHasher(walk_, label_, rel_).run(dir_fd, names.c_str(i));
+                    }
+                }
+            }
             label_.resize(label_size);
             rel_.resize(rel_size);
         }
     }
 
-    const ContextFilter& filter_;
-    const HashOptions& options_;
-    FileDigests& files_;
-    std::vector<ListingEntry>* listing_;
-    const std::string root_;
+    // Appends the entry's record (a placeholder for a directory's digest) and lists it.
+    void record(int dir_fd, const char* name_c, std::string_view name, const struct stat& st) {
+        const char type = type_of(st.st_mode);
+        records_.append(name).push_back('\0');
+        records_ += type;
+        if (walk_.options.include_mode) records_ += std::to_string(st.st_mode & 07777);
+        records_ += '\0';
+        std::string detail;  // what the listing shows after the type and mode
+        switch (type) {
+        case 'd': records_.append(hex_size, '0'); break;
+        case 'l': {
+            const std::string target = read_link_at(dir_fd, name_c);
+            records_ += target;
+            detail = " -> " + target;
+            break;
+        }
+        case 'f':
+            walk_.files.content_digest(dir_fd, name_c, rel_, shown(), st, hex_, cursor_);
+            records_ += hex_;
+            detail = " " + hex_;
+            break;
+        default:
+            records_ += std::to_string(st.st_rdev);
+            detail = " rdev=" + std::to_string(st.st_rdev);
+        }
+        records_ += '\n';
+        if (walk_.listing) {
+            std::string description(1, type);
+            if (walk_.options.include_mode) description += octal_mode(st.st_mode);
+            walk_.listing->push_back({rel_, description + detail});
+        }
+    }
+
+    std::string read_link_at(int dir_fd, const char* name) const {
+        std::string target(256, '\0');
+        for (;;) {
+            const ssize_t n = ::readlinkat(dir_fd, name, target.data(), target.size());
+            if (n < 0) throw_errno("readlink", shown());
+            if (static_cast<std::size_t>(n) < target.size()) {
+                target.resize(static_cast<std::size_t>(n));
+                return target;
+            }
+            target.resize(target.size() * 2);  // possibly truncated: again with more room
+        }
+    }
+
+    Walk& walk_;
     std::string label_;  // "." + "/name"... of the current entry
     std::string rel_;    // its path relative to the root the source was matched in
-    std::string bytes_, hex_, link_, shown_;  // reused per entry
-    Sha256 hash_;
+    std::string records_, hex_;
+    std::size_t cursor_ = 0;  // the stat cache's guess for this directory's next file
 };
+
+// Threads for one walk: the cores, up to a few (fstatat scales, the disk may not).
+unsigned walk_threads() {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return std::clamp(cores, 1u, 8u);
+}
 
 } // namespace
 
 std::string hash_tree(const CopySource& source, const ContextFilter& filter, const HashOptions& options,
                       FileDigests& files, std::vector<ListingEntry>* listing) {
-    return TreeHasher(source, filter, options, files, listing).run();
+    const std::string root = source.path.string();
+    struct stat st {};
+    if (::fstatat(AT_FDCWD, root.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("lstat", root);
+
+    // The source's own record, named ".", its detail computed as for any entry.
+    std::optional<ForkJoin> pool;
+    if (!listing && S_ISDIR(st.st_mode)) pool.emplace(walk_threads());
+    Walk walk{filter, options, files, listing, root, pool ? &*pool : nullptr};
+    const char type = type_of(st.st_mode);
+    std::string own = std::string(".") + '\0' + type;
+    if (options.include_mode) own += std::to_string(st.st_mode & 07777);
+    own += '\0';
+    std::string description(1, type);
+    if (options.include_mode) description += octal_mode(st.st_mode);
+    const std::size_t listed_at = listing ? listing->size() : 0;
+    if (listing) listing->push_back({source.rel.empty() ? "." : source.rel, description});
+    std::string detail;
+    switch (type) {
+    case 'd': {
+        const std::string digest = DirHasher(walk, ".", source.rel).run(AT_FDCWD, root.c_str());
+        own += digest;
+        break;
+    }
+    case 'l': {
+        const std::string target = read_link(root);
+        own += target;
+        detail = " -> " + target;
+        break;
+    }
+    case 'f': {
+        std::string hex;
+        std::size_t cursor = 0;
+        files.content_digest(AT_FDCWD, root.c_str(), source.rel, root, st, hex, cursor);
+        own += hex;
+        detail = " " + hex;
+        break;
+    }
+    default:
+        own += std::to_string(st.st_rdev);
+        detail = " rdev=" + std::to_string(st.st_rdev);
+    }
+    own += '\n';
+    if (listing) (*listing)[listed_at].description += detail;
+    return "sha256:" + sha256_hex(own);
 }
 
 } // namespace detail
