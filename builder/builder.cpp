@@ -143,6 +143,7 @@ private:
 } // namespace
 
 BuildResult build(store::Store& store, Executor& executor, const BuildOptions& options, std::ostream& progress) {
+    require_host_platform(options.platform, "--platform " + options.platform);
     // COPY mounts read-only views of layer chains; in a private mount namespace the kernel
     // removes them even when strata is killed.
     sandbox::enter_private_mount_namespace();

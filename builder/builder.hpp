@@ -46,6 +46,7 @@ struct BuildOptions {
     std::map<std::string, std::string> labels;  // --label: added to the final image's config
     std::map<std::string, std::string> build_args;
     std::string target;
+    std::string platform;  // --platform: empty or the host's (there is no emulation)
     bool no_cache = false;
     bool explain = false;  // say why each step that runs missed the cache
     sandbox::Limits limits;

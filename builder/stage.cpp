@@ -5,6 +5,7 @@
 #include "builder/metadata.hpp"
 #include "util/error.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <set>
 
@@ -15,6 +16,29 @@ std::string location_of(const parser::Instruction& step, const std::string& file
 }
 
 std::string host_platform() { return "linux/" + oci_architecture(); }
+
+std::string normalize_platform(std::string text) {
+    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (text.find('/') == std::string::npos) text = "linux/" + text;  // "arm64" means linux/arm64
+    const auto slash = text.find('/');
+    std::string os = text.substr(0, slash), arch = text.substr(slash + 1), variant;
+    if (const auto v = arch.find('/'); v != std::string::npos) {
+        variant = arch.substr(v + 1);
+        arch.resize(v);
+    }
+    // The names uname and compilers use, as containerd's platforms package maps them.
+    if (arch == "x86_64" || arch == "x86-64") arch = "amd64";
+    else if (arch == "aarch64") arch = "arm64";
+    else if (arch == "i386" || arch == "i686") arch = "386";
+    if (arch == "arm64" && variant == "v8") variant.clear();  // arm64's default variant
+    if (arch == "amd64" && variant == "v1") variant.clear();
+    return os + "/" + arch + (variant.empty() ? "" : "/" + variant);
+}
+
+void require_host_platform(const std::string& platform, const std::string& what) {
+    if (platform.empty() || normalize_platform(platform) == host_platform()) return;
+    throw Error(what + ": only the host platform (" + host_platform() + ") can be built; there is no emulation");
+}
 
 const std::map<std::string, std::string>& predefined_args() {
     // Build and target platform are the host's: there is no emulation.
@@ -119,9 +143,7 @@ std::vector<parser::Instruction> StageBuild::onbuild_triggers(ImageState& state)
 }
 
 ImageState StageBuild::base_state() {
-    if (!stage.platform.empty() && stage.platform != host_platform())
-        throw Error("FROM --platform=" + stage.platform + ": only the host platform (" + host_platform() +
-                    ") can be built; there is no emulation");
+    require_host_platform(stage.platform, "FROM --platform=" + stage.platform);
     if (stage.base_stage) return build.finished_stage(*stage.base_stage);
     if (stage.base == "scratch") return scratch_state(epoch_time_or(format_rfc3339(0)));
     const auto descriptor = build.store.resolve(stage.base);

@@ -88,6 +88,10 @@ void workdir_step(StageBuild& stage, const parser::Instruction& step, ImageState
 
 // Helpers shared by the driver and the steps.
 std::string host_platform();
+// "linux/amd64" for "amd64", "linux/x86_64", "Linux/AMD64"...: os/arch[/variant] as OCI names them.
+std::string normalize_platform(std::string text);
+// Throws, naming `what`, unless `platform` is empty or the host's.
+void require_host_platform(const std::string& platform, const std::string& what);
 const std::map<std::string, std::string>& predefined_args();  // BuildKit's platform ARGs
 bool is_proxy_arg(const std::string& name);
 std::string now_rfc3339();

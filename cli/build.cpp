@@ -9,6 +9,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <unistd.h>
 
 namespace strata::cli {
@@ -21,6 +22,8 @@ struct BuildFlags {
     std::vector<std::string> tags;
     std::vector<std::string> build_args;
     std::string target;
+    std::string platform;
+    bool quiet = false;
     bool no_cache = false;
     bool explain = false;
     std::string memory;
@@ -103,6 +106,7 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     options.tags = flags.tags;
     options.build_args = parse_build_args(flags.build_args);
     options.target = flags.target;
+    options.platform = flags.platform;
     options.no_cache = flags.no_cache;
     options.explain = flags.explain;
     if (!flags.memory.empty()) options.limits.memory_bytes = parse_size(flags.memory);
@@ -124,7 +128,18 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     const store::GcLock building(store, store::GcLock::Mode::use,
                                  [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
     builder::SandboxExecutor executor;
-    const auto result = builder::build(store, executor, options, std::cerr);
+    // -q: the progress is kept, and shown only when the build fails (as docker build -q).
+    std::ostringstream kept;
+    if (flags.quiet) options.progress = builder::ProgressMode::plain;
+    std::ostream& progress = flags.quiet ? static_cast<std::ostream&>(kept) : std::cerr;
+    const auto result = [&] {
+        try {
+            return builder::build(store, executor, options, progress);
+        } catch (...) {
+            std::cerr << kept.str() << std::flush;
+            throw;
+        }
+    }();
     if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, result.manifest.digest);
     std::cout << result.manifest.digest << "\n";
 }
@@ -139,6 +154,8 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("-t,--tag", flags->tags, "Name and optionally a tag (name:tag); repeatable")->allow_extra_args(false);
     cmd->add_option("--build-arg", flags->build_args, "Set a build-time variable (KEY=VALUE or KEY)")->allow_extra_args(false);
     cmd->add_option("--target", flags->target, "Build this stage (default: the last)");
+    cmd->add_option("--platform", flags->platform, "Target platform: only the host's (e.g. linux/amd64); there is no emulation");
+    cmd->add_flag("-q,--quiet", flags->quiet, "Print only the image digest (the progress only if the build fails)");
     cmd->add_flag("--no-cache", flags->no_cache, "Do not reuse cached steps");
     cmd->add_flag("--explain", flags->explain, "Say why each step that runs missed the cache");
     cmd->add_option("-m,--memory", flags->memory, "Memory limit for RUN steps (e.g. 512m)");

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     using namespace strata::cli;
     CLI::App app{"strata: a daemonless, reproducible container image builder"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "strata version " STRATA_VERSION);
     GlobalOptions global;
     const char* env_root = std::getenv("STRATA_ROOT");
     // Absolute, because the sandbox is given paths inside the store and changes directory.
@@ -50,7 +51,10 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // A usage error, with docker's status for one (125), not CLI11's own numbers.
+        std::cerr << "strata: error: " << e.what() << "\nSee 'strata --help' or 'strata COMMAND --help'.\n";
+        return 125;
     } catch (const strata::Error& e) {
         std::cerr << "strata: error: " << e.what() << "\n";
         return global.exit_code ? global.exit_code : 1;

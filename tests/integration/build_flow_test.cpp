@@ -190,3 +190,73 @@ TEST_CASE("a relative --root is the same store as its absolute path", "[integrat
     CHECK(r.exit_code == 0);
     CHECK(r.output.find("relative-root-works") != std::string::npos);
 }
+
+TEST_CASE("the build command line as docker's: -f -, Dockerfile, --iidfile, -t twice, -q, --platform", "[integration]") {
+    auto& s = store();
+    ScratchDir context;
+    const std::string ctx = quote(context.path().string());
+    write_text(context.path() / "Dockerfile", "FROM busybox\nRUN echo from-dockerfile > /which\n");
+
+    SECTION("without -f, a context's Dockerfile is used when it has no Buildfile, and Buildfile wins") {
+        REQUIRE(s.strata("build -q -t which " + ctx).exit_code == 0);
+        CHECK(s.strata("run which cat /which").output == "from-dockerfile\n");
+        write_text(context.path() / "Buildfile", "FROM busybox\nRUN echo from-buildfile > /which\n");
+        REQUIRE(s.strata("build -q -t which " + ctx).exit_code == 0);
+        CHECK(s.strata("run which cat /which").output == "from-buildfile\n");
+    }
+    SECTION("-f - reads the Buildfile from stdin; errors name it <stdin>") {
+        const auto r = sh("printf 'FROM busybox\\nRUN echo from-stdin > /which\\n' | " +
+                          s.cmd("build --progress plain -f - -t from-stdin " + ctx));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        CHECK(s.strata("run from-stdin cat /which").output == "from-stdin\n");
+        const auto bad = sh("printf 'FROM busybox\\nBOGUS x\\n' | " + s.cmd("build -f - " + ctx));
+        CHECK(bad.exit_code != 0);
+        CHECK(bad.output.find("<stdin>:2:") != std::string::npos);
+    }
+    SECTION("--iidfile holds the digest printed; every -t names it; -q prints nothing else") {
+        const std::string iidfile = (context.path() / "iid").string();
+        const auto r = sh_stdout(s.cmd("build -q -t one:v1 -t two --iidfile " + quote(iidfile) + " " + ctx + " 2>/dev/null"));
+        REQUIRE(r.exit_code == 0);
+        const std::string iid = read_text(iidfile);
+        CHECK(iid.rfind("sha256:", 0) == 0);
+        CHECK(iid.size() == 71);
+        CHECK(r.output == iid + "\n");  // only the digest on stdout
+        CHECK(sh(s.cmd("build -q " + ctx)).output == iid + "\n");  // nor anything on stderr
+        const auto images = s.strata("images").output;
+        INFO(images);
+        const auto row = [&](const std::string& name) {
+            const auto at = images.find("\n" + name + " ");
+            return at == std::string::npos ? std::string() : images.substr(at + 1, images.find('\n', at + 1) - at - 1);
+        };
+        CHECK(row("one").find(" v1 ") != std::string::npos);
+        CHECK(row("one").find(iid.substr(7, 12)) != std::string::npos);
+        CHECK(row("two").find(" latest ") != std::string::npos);
+        CHECK(row("two").find(iid.substr(7, 12)) != std::string::npos);
+    }
+    SECTION("-q shows the progress when the build fails") {
+        write_text(context.path() / "Buildfile", "FROM busybox\nRUN echo output-before-failing; exit 3\n");
+        const auto r = s.strata("build -q " + ctx);
+        CHECK(r.exit_code != 0);
+        CHECK(r.output.find("output-before-failing") != std::string::npos);
+        CHECK(r.output.find("strata: error:") != std::string::npos);
+    }
+    SECTION("--platform accepts the host's platform in any spelling, and refuses others") {
+        std::string arch = sh_stdout("uname -m").output;
+        arch.erase(arch.find_last_not_of('\n') + 1);
+        CHECK(s.strata("build -q --platform linux/" + arch + " " + ctx).exit_code == 0);
+        const std::string other = arch == "aarch64" ? "linux/amd64" : "linux/arm64";
+        const auto r = s.strata("build -q --platform " + other + " " + ctx);
+        CHECK(r.exit_code != 0);
+        CHECK(r.output.find("only the host platform") != std::string::npos);
+    }
+    SECTION("a usage error exits 125 as docker's does, and --version answers") {
+        const auto r = s.strata("build --no-such-flag " + ctx);
+        CHECK(r.exit_code == 125);
+        CHECK(r.output.find("strata: error:") != std::string::npos);
+        CHECK(r.output.find("--no-such-flag") != std::string::npos);
+        const auto v = sh(quote(STRATA_BINARY) + " --version");
+        CHECK(v.exit_code == 0);
+        CHECK(v.output.find("strata version") != std::string::npos);
+    }
+}
