@@ -60,10 +60,15 @@ void write_source(const FileStep& file_step, const FileSource& s, const fs::path
     copy_entry(s.source, snapshot / target_rel, s.filter, attributes);
 }
 
-// A snapshot of `layer` keyed by `chain_id`, unpacked from its blob when missing.
+// A snapshot of `layer` keyed by `chain_id`: linked from the layer's snapshot on its own
+// (keyed by its diff id) when there is one, else unpacked from its blob.
 void ensure_snapshot(store::Store& store, const store::Descriptor& layer, const std::string& diff_id,
                      const std::string& chain_id) {
     if (store.has_snapshot(chain_id)) return;
+    if (store.has_snapshot(diff_id)) {
+        store.clone_snapshot(diff_id, chain_id);
+        return;
+    }
     TempDir staging = store.new_snapshot_staging();
     const std::string unpacked = store::unpack_layer(store.blob_path(layer.digest), layer.media_type, staging.path());
     if (unpacked != diff_id) throw Error("layer " + layer.digest + " unpacks to " + unpacked + ", not " + diff_id);

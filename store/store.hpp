@@ -115,6 +115,11 @@ public:
     CommittedLayer commit_layer(TempDir&& staging, std::string_view parent_chain_id, const LayerOptions& options = {});
     // Unpacks any missing layer of the image; returns snapshot dirs bottom layer first.
     std::vector<fs::path> ensure_snapshots(const Image& image);
+    // The same layer on another parent (COPY --link): a snapshot for chain_id with the files
+    // of from_chain_id's snapshot, which holds the same diff. Hard links for all but
+    // directories (made with their owner, mode, xattrs and times): no data is copied, which
+    // unpacking the blob again would do. Committed as commit_snapshot does.
+    fs::path clone_snapshot(std::string_view from_chain_id, std::string_view chain_id);
 
     // --- records (the build cache)
     std::optional<json> get_record(std::string_view ns, std::string_view key) const;

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 namespace strata {
@@ -114,6 +115,50 @@ std::vector<std::string> sorted_dir_names(const fs::path& dir) {
     out.reserve(names.size());
     for (std::size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i]);
     return out;
+}
+
+// Lists xattr names of a path (without following a symlink), sorted.
+std::vector<std::string> xattr_names(const fs::path& path) {
+    for (;;) {
+        const ssize_t size = ::llistxattr(path.c_str(), nullptr, 0);
+        if (size < 0) {
+            if (errno == ENOTSUP) return {};
+            throw_errno("llistxattr", path.string());
+        }
+        std::vector<char> buf(static_cast<std::size_t>(size));
+        const ssize_t got = ::llistxattr(path.c_str(), buf.data(), buf.size());
+        if (got < 0) {
+            if (errno == ERANGE) continue;  // grew in between
+            throw_errno("llistxattr", path.string());
+        }
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < static_cast<std::size_t>(got);) {
+            std::string name(buf.data() + i);
+            i += name.size() + 1;
+            names.push_back(std::move(name));
+        }
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+}
+
+// Reads one xattr; nullopt when it is absent.
+std::optional<std::string> get_xattr(const fs::path& path, const std::string& name) {
+    for (;;) {
+        const ssize_t size = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+        if (size < 0) {
+            if (errno == ENODATA || errno == ENOTSUP) return std::nullopt;
+            throw_errno("lgetxattr " + name, path.string());
+        }
+        std::string value(static_cast<std::size_t>(size), '\0');
+        const ssize_t got = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+        if (got < 0) {
+            if (errno == ERANGE) continue;
+            throw_errno("lgetxattr " + name, path.string());
+        }
+        value.resize(static_cast<std::size_t>(got));
+        return value;
+    }
 }
 
 void make_dirs(const fs::path& path, unsigned mode) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,12 @@ private:
     std::vector<Entry> entries_;
     std::vector<char> buffer_;  // getdents64 output
 };
+
+// Names of a path's extended attributes (the link itself for a symlink), sorted; none on a
+// filesystem without xattrs.
+std::vector<std::string> xattr_names(const fs::path& path);
+// One extended attribute of a path (not following a symlink); nullopt when absent.
+std::optional<std::string> get_xattr(const fs::path& path, const std::string& name);
 
 // Sorted names of `dir`, as strings: for walks that keep them.
 std::vector<std::string> sorted_dir_names(const fs::path& dir);

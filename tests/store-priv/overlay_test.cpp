@@ -166,3 +166,49 @@ TEST_CASE("ggcr whiteout tarballs as chained snapshots under overlay", "[overlay
     CHECK(mount_docker_save(store, dir / "overwritten_file.tar") ==
           std::map<std::string, std::string>{{"bar.txt", "bar\n"}, {"foo.txt", "-> bar.txt"}});
 }
+
+TEST_CASE("a cloned snapshot has the same files, linked, and tars to the same diff", "[overlay][snapshot]") {
+    TempDir root(test_tmp());
+    Store store(root.path());
+    TempDir staging = store.new_snapshot_staging();
+    const fs::path tree = staging.path();
+    make_whiteout(tree / "gone");
+    fs::create_directories(tree / "opq" / "deeper");
+    write_text(tree / "opq" / "deeper" / "new", "n");
+    set_xattr(tree / "opq", "trusted.overlay.opaque", "y");
+    write_text(tree / "file", "f");
+    set_xattr(tree / "file", "user.keep", "k");
+    fs::create_symlink("file", tree / "link");
+    REQUIRE(::chown((tree / "opq").c_str(), 123, 456) == 0);
+    REQUIRE(::chmod((tree / "opq").c_str(), 0751) == 0);
+    const struct timespec old_times[2] = {{1000, 0}, {2000, 5}};
+    REQUIRE(::utimensat(AT_FDCWD, (tree / "opq").c_str(), old_times, 0) == 0);
+    const std::string from = sha256_digest("from"), to = sha256_digest("to");
+    const fs::path original = store.commit_snapshot(std::move(staging), from);
+    const std::string diff_id = store.write_layer(original).diff_id;
+
+    const fs::path clone = store.clone_snapshot(from, to);
+    CHECK(clone == store.snapshot_dir(to));
+    CHECK(store.has_snapshot(to));
+    CHECK(store.write_layer(clone).diff_id == diff_id);  // the same layer, to the byte
+    struct stat a {}, b {};
+    REQUIRE(::lstat((original / "file").c_str(), &a) == 0);
+    REQUIRE(::lstat((clone / "file").c_str(), &b) == 0);
+    CHECK(a.st_ino == b.st_ino);  // linked, not copied
+    CHECK(is_whiteout(clone / "gone"));
+    CHECK(fs::read_symlink(clone / "link") == "file");
+    CHECK(get_xattr(clone / "opq", "trusted.overlay.opaque") == std::string("y"));
+    CHECK(get_xattr(clone / "file", "user.keep") == std::string("k"));
+    REQUIRE(::lstat((clone / "opq").c_str(), &b) == 0);
+    CHECK(b.st_uid == 123);
+    CHECK(b.st_gid == 456);
+    CHECK((b.st_mode & 07777) == 0751);
+    CHECK(b.st_mtim.tv_sec == 2000);
+    CHECK(b.st_mtim.tv_nsec == 5);
+    REQUIRE(::lstat(clone.c_str(), &b) == 0);
+    CHECK((b.st_mode & 07777) == 0755);
+
+    // The clone outlives the snapshot it came from.
+    fs::remove_all(original);
+    CHECK(read_file(clone / "opq" / "deeper" / "new") == "n");
+}
