@@ -51,21 +51,11 @@ ArchiveReader open_archive(const fs::path& file) {
     return a;
 }
 
-// The wording of the reasons below is what the user reads after the entry's name.
+// The wording of the reasons is what the user reads after the entry's name.
 std::vector<std::string> entry_components(std::string_view raw) {
-    if (raw.starts_with('/')) throw Error("absolute names are not extracted: entries must stay inside the destination");
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (start <= raw.size()) {
-        std::size_t slash = raw.find('/', start);
-        if (slash == std::string_view::npos) slash = raw.size();
-        const std::string_view part = raw.substr(start, slash - start);
-        start = slash + 1;
-        if (part.empty() || part == ".") continue;
-        if (part == "..") throw Error("'..' would lead out of the destination");
+    auto parts = relative_components(raw, "destination");
+    for (const auto& part : parts)
         if (part.starts_with(".wh.")) throw Error("'.wh.' names are reserved for whiteouts in image layers");
-        parts.emplace_back(part);
-    }
     return parts;
 }
 

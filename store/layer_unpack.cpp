@@ -184,19 +184,10 @@ la_ssize_t read_callback(archive* a, void* opaque, const void** buffer) {
     }
 }
 
-// An entry name made relative and plain: "./a//b" -> "a/b", "./" -> "". Absolute names
-// and ".." components are hostile and refused, not repaired.
+// An entry name made relative and plain: "./a//b" -> "a/b", "./" -> "" (hostile names refused).
 std::string clean_entry_path(std::string_view raw) {
-    if (raw.starts_with('/')) throw Error("absolute path in layer");
     std::string out;
-    std::size_t start = 0;
-    while (start <= raw.size()) {
-        std::size_t slash = raw.find('/', start);
-        if (slash == std::string_view::npos) slash = raw.size();
-        const std::string_view part = raw.substr(start, slash - start);
-        start = slash + 1;
-        if (part.empty() || part == ".") continue;
-        if (part == "..") throw Error("path escapes the layer root with '..'");
+    for (const auto& part : relative_components(raw, "layer")) {
         if (!out.empty()) out += '/';
         out += part;
     }

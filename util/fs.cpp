@@ -161,6 +161,22 @@ std::optional<std::string> get_xattr(const fs::path& path, const std::string& na
     }
 }
 
+std::vector<std::string> relative_components(std::string_view raw, std::string_view root) {
+    if (raw.starts_with('/')) throw Error("absolute name: entries must stay inside the " + std::string(root));
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start <= raw.size()) {
+        std::size_t slash = raw.find('/', start);
+        if (slash == std::string_view::npos) slash = raw.size();
+        const std::string_view part = raw.substr(start, slash - start);
+        start = slash + 1;
+        if (part.empty() || part == ".") continue;
+        if (part == "..") throw Error("'..' would lead out of the " + std::string(root));
+        parts.emplace_back(part);
+    }
+    return parts;
+}
+
 void make_dirs(const fs::path& path, unsigned mode) {
     std::error_code ec;
     fs::create_directories(path, ec);

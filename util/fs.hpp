@@ -53,6 +53,11 @@ private:
     std::vector<char> buffer_;  // getdents64 output
 };
 
+// The components of an archive entry's name, relative to the root it is extracted into:
+// "./a//b" -> {"a", "b"}, "./" -> {}. Absolute names and ".." components are hostile and
+// refused, not repaired; the Error says so in terms of `root` ("layer", "destination").
+std::vector<std::string> relative_components(std::string_view raw, std::string_view root);
+
 // Names of a path's extended attributes (the link itself for a symlink), sorted; none on a
 // filesystem without xattrs.
 std::vector<std::string> xattr_names(const fs::path& path);

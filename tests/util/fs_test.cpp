@@ -41,3 +41,13 @@ TEST_CASE("DirNames reads directories larger than one getdents64 buffer", "[fs]"
 TEST_CASE("DirNames names the directory it cannot read", "[fs]") {
     CHECK_THROWS_WITH(sorted_dir_names("/nonexistent-strata-dir"), Catch::Contains("/nonexistent-strata-dir"));
 }
+
+TEST_CASE("relative_components keeps an entry name inside its root", "[fs]") {
+    using V = std::vector<std::string>;
+    CHECK(relative_components("./a//b/", "layer") == V{"a", "b"});
+    CHECK(relative_components("./", "layer").empty());
+    CHECK(relative_components("a/./b", "layer") == V{"a", "b"});
+    CHECK(relative_components("..a/b..", "layer") == V{"..a", "b.."});  // only ".." itself climbs
+    CHECK_THROWS_WITH(relative_components("/etc/passwd", "layer"), Catch::Contains("absolute") && Catch::Contains("layer"));
+    CHECK_THROWS_WITH(relative_components("a/../../b", "destination"), Catch::Contains("'..'") && Catch::Contains("destination"));
+}
