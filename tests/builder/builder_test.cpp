@@ -3,6 +3,7 @@
 #include "builder/builder.hpp"
 #include "builder/copy.hpp"
 #include "builder/metadata.hpp"
+#include "tests/common/build_fixture.hpp"
 #include "tests/common/shell.hpp"
 #include "util/fs.hpp"
 
@@ -34,27 +35,13 @@ public:
     }
 };
 
-struct Fixture {
-    ScratchDir dir;
-    store::Store store{dir.path() / "root"};
-    std::filesystem::path context = dir.path() / "context";
-    FakeExecutor executor;
-    std::ostringstream progress;
-
-    Fixture() { std::filesystem::create_directories(context); }
-
+struct Fixture : test::BuildFixture<FakeExecutor> {
     builder::BuildResult build(const std::string& buildfile, const std::vector<std::string>& tags = {"t"},
                                std::map<std::string, std::string> args = {}) {
-        builder::BuildOptions options;
-        options.buildfile_text = buildfile;
-        options.context_dir = context;
         options.tags = tags;
         options.build_args = std::move(args);
-        progress.str("");
-        return builder::build(store, executor, options, progress);
+        return build_with_options(buildfile);
     }
-
-    json config(const builder::BuildResult& r) { return store.load_image(r.manifest).config; }
 };
 
 } // namespace

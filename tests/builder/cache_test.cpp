@@ -5,6 +5,7 @@
 #include "builder/context_hashes.hpp"
 #include "builder/explain.hpp"
 #include "store/gc.hpp"
+#include "tests/common/build_fixture.hpp"
 #include "tests/common/shell.hpp"
 #include "util/fs.hpp"
 
@@ -44,29 +45,18 @@ public:
 // reuse let the files age past that tick first.
 void let_files_age() { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 
-struct Fixture {
-    ScratchDir dir;
-    store::Store store{dir.path() / "root"};
-    fs::path context = dir.path() / "context";
-    FakeExecutor executor;
-    std::ostringstream progress;
+struct Fixture : test::BuildFixture<FakeExecutor> {
     std::string buildfile_name = "Buildfile";  // a step's history is per Buildfile path
-
-    Fixture() { fs::create_directories(context); }
 
     std::string build(const std::string& buildfile, std::map<std::string, std::string> args = {},
                       const std::vector<std::string>& tags = {"t"}, bool no_cache = false) {
         write_text(dir.path() / buildfile_name, buildfile);
-        BuildOptions options;
-        options.buildfile_text = buildfile;
         options.buildfile_path = dir.path() / buildfile_name;
-        options.context_dir = context;
         options.tags = tags;
         options.build_args = std::move(args);
         options.explain = true;
         options.no_cache = no_cache;
-        progress.str("");
-        builder::build(store, executor, options, progress);
+        build_with_options(buildfile);
         return progress.str();
     }
 };

@@ -4,6 +4,7 @@
 #include "builder/builder.hpp"
 #include "builder/fetch.hpp"
 #include "builder/file_step.hpp"
+#include "tests/common/build_fixture.hpp"
 #include "tests/common/shell.hpp"
 
 #include <catch2/catch.hpp>
@@ -42,30 +43,13 @@ public:
     }
 };
 
-struct Fixture {
-    ScratchDir dir;
-    store::Store store{dir.path() / "root"};
-    fs::path context = dir.path() / "context";
-    FakeExecutor executor;
-    std::ostringstream progress;
-
-    Fixture() { fs::create_directories(context); }
-
+struct Fixture : test::BuildFixture<FakeExecutor> {
     builder::BuildResult build(const std::string& buildfile, std::map<std::string, std::string> args = {},
                                const std::string& tag = "t") {
-        builder::BuildOptions options;
-        options.buildfile_text = buildfile;
-        options.context_dir = context;
         options.tags = {tag};
         options.build_args = std::move(args);
-        progress.str("");
-        return builder::build(store, executor, options, progress);
+        return build_with_options(buildfile);
     }
-
-    store::Image image(const builder::BuildResult& r) { return store.load_image(r.manifest); }
-    // The snapshot of the image's topmost layer: what the last file-writing step wrote.
-    fs::path top_layer(const builder::BuildResult& r) { return store.ensure_snapshots(image(r)).back(); }
-    std::size_t cached() const { return count_occurrences(progress.str(), "CACHED"); }
 };
 
 struct stat lstat_of(const fs::path& p) {

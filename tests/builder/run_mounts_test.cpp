@@ -4,6 +4,7 @@
 #include "builder/builder.hpp"
 #include "builder/run_mounts.hpp"
 #include "store/cache_mounts.hpp"
+#include "tests/common/build_fixture.hpp"
 #include "tests/common/shell.hpp"
 #include "util/fs.hpp"
 
@@ -81,27 +82,11 @@ public:
     }
 };
 
-struct Fixture {
-    ScratchDir dir;
-    store::Store store{dir.path() / "root"};
-    fs::path context = dir.path() / "context";
-    RecordingExecutor executor;
-    std::ostringstream progress;
-    builder::BuildOptions options;
-
-    Fixture() {
-        fs::create_directories(context);
-        options.context_dir = context;
-        options.tags = {"t"};
-    }
-
+struct Fixture : test::BuildFixture<RecordingExecutor> {
     builder::BuildResult build(const std::string& buildfile) {
-        options.buildfile_text = buildfile;
-        progress.str("");
         executor.runs.clear();
-        return builder::build(store, executor, options, progress);
+        return build_with_options(buildfile);
     }
-    std::size_t cached() const { return strata::test::count_occurrences(progress.str(), "CACHED"); }
     const SeenRun& only_run() const {
         REQUIRE(executor.runs.size() == 1);
         return executor.runs.front();
