@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "util/error.hpp"
+#include "util/units.hpp"
 
 #include <cctype>
 #include <cstdlib>
@@ -9,22 +10,9 @@
 namespace strata::cli {
 
 long long parse_size(const std::string& text) {
-    std::size_t used = 0;
-    long long value = 0;
-    try {
-        value = std::stoll(text, &used);
-    } catch (const std::exception&) {
-        throw Error("invalid size '" + text + "': expected a number with an optional unit b, k, m or g");
-    }
-    const std::string unit = text.substr(used);
-    long long scale = 1;
-    if (unit.empty() || unit == "b" || unit == "B") scale = 1;
-    else if (unit == "k" || unit == "K" || unit == "kb" || unit == "KiB") scale = 1LL << 10;
-    else if (unit == "m" || unit == "M" || unit == "mb" || unit == "MiB") scale = 1LL << 20;
-    else if (unit == "g" || unit == "G" || unit == "gb" || unit == "GiB") scale = 1LL << 30;
-    else throw Error("invalid size '" + text + "': unknown unit '" + unit + "'");
+    const long long value = parse_ram_bytes(text);  // docker's units: 512m, 1g, 64MiB...
     if (value <= 0) throw Error("invalid size '" + text + "': must be positive");
-    return value * scale;
+    return value;
 }
 
 } // namespace strata::cli

@@ -263,41 +263,6 @@ long long parse_go_duration(std::string_view text) {
     return negative ? -ns : ns;
 }
 
-long long parse_ram_bytes(std::string_view text) {
-    const auto invalid = [&] { return Error("invalid size: '" + std::string(text) + "'"); };
-    std::size_t digits = 0;
-    while (digits < text.size() && (is_digit(text[digits]) || text[digits] == '.')) {
-        ++digits;
-    }
-    const auto number = text.substr(0, digits);
-    if (number.empty() || !is_digit(number.front()) || number.back() == '.' || digits > 20) {
-        throw invalid();
-    }
-    auto unit = ascii_lower(text.substr(digits));
-    if (!unit.empty() && unit.front() == ' ') {
-        unit.erase(0, 1);
-    }
-    static const std::string_view units = "kmgtp";
-    double scale = 1;
-    if (!unit.empty() && units.find(unit.front()) != std::string_view::npos) {
-        for (std::size_t i = 0; i <= units.find(unit.front()); ++i) {
-            scale *= 1024;
-        }
-        unit.erase(0, 1);
-    }
-    if (unit == "i" || unit == "ib") {
-        unit.clear();
-    }
-    if (!unit.empty() && unit != "b") {
-        throw invalid();
-    }
-    const double bytes = std::stod(std::string(number)) * scale;
-    if (bytes > 9.2e18) {
-        throw invalid();
-    }
-    return static_cast<long long>(bytes);
-}
-
 Mount parse_mount(std::string_view value) {
     Mount mount;
     bool readonly_given = false;
