@@ -38,9 +38,31 @@ BUILD_TIMEOUT_S = 600  # far beyond any build here (the slowest take about a min
 STARTUP_TIMEOUT_S = 60
 
 
+def cpu_times():
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(max_wait_s=5.0, window_s=0.25, idle_share=0.9):
+    """Waits, at most max_wait_s, until the CPUs were idle for idle_share of a window: the
+    previous build's leftovers (a daemon's background work, writeback) must not be timed as
+    this build's. Every builder gets the same wait."""
+    deadline = time.monotonic() + max_wait_s
+    while time.monotonic() < deadline:
+        busy0, total0 = cpu_times()
+        time.sleep(window_s)
+        busy1, total1 = cpu_times()
+        if total1 > total0 and (busy1 - busy0) / (total1 - total0) <= 1 - idle_share:
+            return True
+    return False
+
+
 def timed(argv, env, log: Path, rss_file: Path):
     """Runs one build under /usr/bin/time; returns (seconds, ok, max RSS in KiB, error tail)."""
     os.sync()  # the previous step's dirty pages are written back outside the timed window
+    settle()
     rss_file.unlink(missing_ok=True)
     argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv]
     with open(log, "ab") as out:

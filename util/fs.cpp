@@ -77,9 +77,10 @@ void write_file_replace(const fs::path& path, std::string_view data, unsigned mo
 void DirNames::read(int dir_fd, std::string_view shown) {
     names_.clear();
     entries_.clear();
-    buffer_.resize(32768);
+    constexpr std::size_t buffer_size = 32768;
+    if (!buffer_) buffer_.reset(new char[buffer_size]);
     for (;;) {
-        const long n = ::syscall(SYS_getdents64, dir_fd, buffer_.data(), buffer_.size());
+        const long n = ::syscall(SYS_getdents64, dir_fd, buffer_.get(), buffer_size);
         if (n < 0) {
             if (errno == EINTR) continue;
             throw_errno("getdents64", std::string(shown));
@@ -88,8 +89,8 @@ void DirNames::read(int dir_fd, std::string_view shown) {
         for (long at = 0; at < n;) {
             // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[]
             unsigned short reclen = 0;
-            std::memcpy(&reclen, buffer_.data() + at + 16, sizeof reclen);
-            const char* name = buffer_.data() + at + 19;
+            std::memcpy(&reclen, buffer_.get() + at + 16, sizeof reclen);
+            const char* name = buffer_.get() + at + 19;
             at += reclen;
             const std::size_t length = std::strlen(name);
             if ((length == 1 && name[0] == '.') || (length == 2 && name[0] == '.' && name[1] == '.')) continue;

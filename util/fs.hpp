@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,7 +51,7 @@ private:
     };
     std::string names_;  // NUL-terminated names, back to back
     std::vector<Entry> entries_;
-    std::vector<char> buffer_;  // getdents64 output
+    std::unique_ptr<char[]> buffer_;  // getdents64 output: not zeroed, as a vector would be
 };
 
 // The components of an archive entry's name, relative to the root it is extracted into:
