@@ -149,6 +149,13 @@ void empty_and_remove_cgroup(CgroupFs& fs, const fs::path& dir, bool use_kill_fi
 void validate_limits(const Limits& limits) {
     if (limits.memory_bytes && *limits.memory_bytes <= 0) throw Error("memory limit must be positive");
     if (limits.pids && *limits.pids <= 0) throw Error("pids limit must be positive");
+    if (limits.memory_swap_bytes) {
+        if (!limits.memory_bytes) throw Error("a memory+swap limit needs a memory limit as well (as docker's --memory-swap does)");
+        if (*limits.memory_swap_bytes != -1 && *limits.memory_swap_bytes < *limits.memory_bytes)
+            throw Error("the memory+swap limit must be at least the memory limit, or -1 for unlimited swap");
+    }
+    // The kernel's minimum quota is 1 ms per period.
+    if (limits.cpu_quota_us && *limits.cpu_quota_us < 1000) throw Error("CPU limit too small: at least 0.01 CPUs");
 }
 
 namespace {
@@ -162,7 +169,7 @@ std::string unique_cgroup_name() {
     return "strata-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::string(suffix, end);
 }
 
-bool limits_requested(const Limits& limits) { return limits.memory_bytes || limits.pids; }
+bool limits_requested(const Limits& limits) { return limits.memory_bytes || limits.pids || limits.cpu_quota_us; }
 
 // "strata-123-0-ab12" -> 123.
 std::optional<pid_t> owner_pid(const std::string& name) {

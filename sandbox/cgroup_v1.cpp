@@ -1,5 +1,6 @@
-// cgroup v1: one directory per controller hierarchy (memory, pids), each under the
-// current process's cgroup in that hierarchy, with memory.limit_in_bytes and pids.max.
+// cgroup v1: one directory per controller hierarchy (memory, pids, cpu), each under the
+// current process's cgroup in that hierarchy, with memory.limit_in_bytes, pids.max and
+// cpu.cfs_quota_us.
 #include "sandbox/cgroup.hpp"
 
 #include "util/error.hpp"
@@ -32,12 +33,23 @@ public:
 
     void apply(const Limits& limits) {
         if (const auto* memory = find("memory"); memory && limits.memory_bytes) {
-            const auto value = std::to_string(*limits.memory_bytes);
-            fs_.write(*memory / "memory.limit_in_bytes", value);
-            // memory+swap equal to memory: the limit must not just push the excess into swap.
-            if (fs_.exists(*memory / "memory.memsw.limit_in_bytes")) fs_.write(*memory / "memory.memsw.limit_in_bytes", value);
+            fs_.write(*memory / "memory.limit_in_bytes", std::to_string(*limits.memory_bytes));
+            // Without swap accounting (swapaccount=0) there is no memsw file and swap is not
+            // limited: the kernel offers nothing more.
+            if (fs_.exists(*memory / "memory.memsw.limit_in_bytes")) {
+                // memory+swap equal to memory unless asked: the limit must not just push the
+                // excess into swap.
+                const auto total = limits.memory_swap_bytes.value_or(*limits.memory_bytes);
+                fs_.write(*memory / "memory.memsw.limit_in_bytes", std::to_string(total));
+            } else if (limits.memory_swap_bytes && *limits.memory_swap_bytes != -1) {
+                throw Error("--memory-swap needs swap accounting, which this kernel has off (memory.memsw.* missing)");
+            }
         }
         if (const auto* pids = find("pids"); pids && limits.pids) fs_.write(*pids / "pids.max", std::to_string(*limits.pids));
+        if (const auto* cpu = find("cpu"); cpu && limits.cpu_quota_us) {
+            fs_.write(*cpu / "cpu.cfs_period_us", std::to_string(Limits::cpu_period_us));
+            fs_.write(*cpu / "cpu.cfs_quota_us", std::to_string(*limits.cpu_quota_us));
+        }
     }
 
     void add_process(pid_t pid) override {
@@ -95,7 +107,8 @@ std::unique_ptr<RunCgroup> create_cgroup_v1(CgroupFs& cfs, const CgroupLocation&
     validate_limits(limits);
     auto cgroup = std::make_unique<CgroupV1>(cfs);
     const std::pair<std::string, bool> controllers[] = {{"memory", limits.memory_bytes.has_value()},
-                                                        {"pids", limits.pids.has_value()}};
+                                                        {"pids", limits.pids.has_value()},
+                                                        {"cpu", limits.cpu_quota_us.has_value()}};
     for (const auto& [controller, required] : controllers) {
         const auto parent = parent_dir(cfs, where, controller);
         if (!parent) {

@@ -1,5 +1,6 @@
-// cgroup v2: one directory under the current process's cgroup, with memory.max and
-// pids.max; controllers are enabled in the parent's cgroup.subtree_control when missing.
+// cgroup v2: one directory under the current process's cgroup, with memory.max,
+// memory.swap.max, pids.max and cpu.max; controllers are enabled in the parent's
+// cgroup.subtree_control when missing.
 #include "sandbox/cgroup.hpp"
 
 #include "util/error.hpp"
@@ -55,10 +56,17 @@ public:
     void apply(const Limits& limits) {
         if (limits.memory_bytes) {
             fs_.write(dir_ / "memory.max", std::to_string(*limits.memory_bytes));
-            // Without this the limit would only push the excess into swap.
-            if (fs_.exists(dir_ / "memory.swap.max")) fs_.write(dir_ / "memory.swap.max", "0");
+            // v2 limits swap apart from memory: --memory-swap is the sum, as docker has it.
+            // Without one, no swap: the limit must not just push the excess into swap.
+            std::string swap = "0";
+            if (limits.memory_swap_bytes)
+                swap = *limits.memory_swap_bytes == -1 ? "max" : std::to_string(*limits.memory_swap_bytes - *limits.memory_bytes);
+            if (fs_.exists(dir_ / "memory.swap.max")) fs_.write(dir_ / "memory.swap.max", swap);
+            else if (swap != "0" && swap != "max") throw Error("--memory-swap needs the kernel's swap accounting (no memory.swap.max)");
         }
         if (limits.pids) fs_.write(dir_ / "pids.max", std::to_string(*limits.pids));
+        if (limits.cpu_quota_us)
+            fs_.write(dir_ / "cpu.max", std::to_string(*limits.cpu_quota_us) + " " + std::to_string(Limits::cpu_period_us));
     }
 
     void add_process(pid_t pid) override { fs_.write(dir_ / "cgroup.procs", std::to_string(pid)); }
@@ -87,6 +95,9 @@ std::unique_ptr<RunCgroup> create_cgroup_v2(CgroupFs& cfs, const CgroupLocation&
     const auto parent = where.mount_root / fs::path(cgroup_v2_path(where.proc_self_cgroup)).relative_path();
     enable_controller(cfs, parent, "memory", limits.memory_bytes.has_value());
     enable_controller(cfs, parent, "pids", limits.pids.has_value());
+    // cpu only when asked: enabling it has a cost for every process below (and fails while
+    // realtime tasks run there), and it reports nothing we need otherwise.
+    if (limits.cpu_quota_us) enable_controller(cfs, parent, "cpu", true);
     remove_abandoned_cgroups(cfs, parent);
     const auto dir = parent / where.name;
     cfs.make_dir(dir);

@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -155,6 +156,9 @@ void child_fail(const ChildPlan& plan, const char* stage, int error, const char*
 
 void child_main(const ChildPlan& plan) noexcept {
     close_other_fds(plan);
+    // A session of its own: a terminal's Ctrl-C reaches strata, which passes it on once,
+    // not every process of the container directly as well.
+    ::setsid();
     // If strata dies, the container must not outlive it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     wait_for_parent(plan);
@@ -163,6 +167,9 @@ void child_main(const ChildPlan& plan) noexcept {
     ::umask(022);
     child_enter_root(plan);
     make_cwd(plan);
+    // A bind remount changes the flags of the root mount alone: the mounts on it keep theirs.
+    if (plan.read_only_root && ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+        child_fail(plan, "mount", errno, "remount read-only", "/");
     child_run_init(plan);
 }
 

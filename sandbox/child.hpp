@@ -54,6 +54,7 @@ struct ChildPlan {
 
     const char* const* cwd_prefixes = nullptr;  // "/a", "/a/b": made if missing; null-terminated
     const char* cwd = nullptr;
+    bool read_only_root = false;  // remounted read-only after the mounts and cwd
 
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;

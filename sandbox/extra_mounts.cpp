@@ -82,6 +82,7 @@ Fd make_tmpfs(const Mount& mount) {
         if (::fsconfig(context.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
             throw_errno("fsconfig", std::string(key) + "=" + value);
     };
+    set("source", "tmpfs");  // what /proc/mounts shows, as docker's tmpfs mounts read
     if (mount.size_bytes) {
         if (*mount.size_bytes <= 0) throw Error("size " + std::to_string(*mount.size_bytes) + " is not positive");
         set("size", std::to_string(*mount.size_bytes));

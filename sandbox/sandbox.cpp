@@ -14,8 +14,13 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <chrono>
 #include <linux/capability.h>
+#include <optional>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,25 +132,102 @@ private:
 };
 
 // Reads reports until every holder of the write end is gone, i.e. until PID 1 exits.
-std::vector<ChildReport> read_reports(int fd) {
-    std::vector<ChildReport> reports;
-    ChildReport report;
-    std::size_t have = 0;
-    for (;;) {
-        const ssize_t n = ::read(fd, reinterpret_cast<char*>(&report) + have, sizeof report - have);
+// Reports arrive whole or in pieces; read_some() takes what one read(2) gives.
+class ReportReader {
+public:
+    // False at EOF: init and the command hold the write end no longer.
+    bool read_some(int fd) {
+        const ssize_t n = ::read(fd, reinterpret_cast<char*>(&report_) + have_, sizeof report_ - have_);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR || errno == EAGAIN) return true;
             throw_errno("read", "sandbox report pipe");
         }
-        if (n == 0) return reports;
-        have += static_cast<std::size_t>(n);
-        if (have == sizeof report) {
-            report.stage[sizeof report.stage - 1] = '\0';
-            report.message[sizeof report.message - 1] = '\0';
-            reports.push_back(report);
-            have = 0;
+        if (n == 0) return false;
+        have_ += static_cast<std::size_t>(n);
+        if (have_ == sizeof report_) {
+            report_.stage[sizeof report_.stage - 1] = '\0';
+            report_.message[sizeof report_.message - 1] = '\0';
+            reports.push_back(report_);
+            have_ = 0;
+        }
+        return true;
+    }
+    std::vector<ChildReport> reports;
+
+private:
+    ChildReport report_;
+    std::size_t have_ = 0;
+};
+
+// The signals `docker run` passes on to the container. While one run is supervised they
+// are blocked on this thread and read from a signalfd instead of being delivered; the
+// destructor drops any that came after the container ended and restores the old mask.
+class ForwardedSignals {
+public:
+    ForwardedSignals() {
+        sigemptyset(&set_);
+        for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set_, sig);
+        if (const int rc = ::pthread_sigmask(SIG_BLOCK, &set_, &old_); rc != 0) throw_error_code("pthread_sigmask", "run", rc);
+        fd_ = Fd(::signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!fd_) {
+            const int error = errno;
+            ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+            throw_error_code("signalfd", "run", error);
         }
     }
+    ForwardedSignals(const ForwardedSignals&) = delete;
+    ForwardedSignals& operator=(const ForwardedSignals&) = delete;
+    ~ForwardedSignals() {
+        while (next() != 0) {
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    int fd() const { return fd_.get(); }
+    // The next signal received, or 0 when none is pending.
+    int next() {
+        signalfd_siginfo info {};
+        return ::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info) ? static_cast<int>(info.ssi_signo) : 0;
+    }
+
+private:
+    sigset_t set_, old_;
+    Fd fd_;
+};
+
+struct Supervised {
+    std::vector<ChildReport> reports;
+    bool timed_out = false;
+};
+
+// Until the report pipe closes (init has exited): collects reports, forwards signals to
+// init (which passes them to the command), and kills the whole container at the deadline.
+Supervised supervise(int report_fd, pid_t init, ForwardedSignals* signals, std::optional<std::chrono::milliseconds> timeout) {
+    ReportReader reader;
+    Supervised out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
+    for (;;) {
+        pollfd fds[2] = {{report_fd, POLLIN, 0}, {signals ? signals->fd() : -1, POLLIN, 0}};
+        int wait_ms = -1;
+        if (timeout && !out.timed_out) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            wait_ms = static_cast<int>(std::max<long long>(0, left.count()));
+        }
+        const int ready = ::poll(fds, 2, wait_ms);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("poll", "sandbox report pipe");
+        }
+        if (ready == 0) {
+            out.timed_out = true;
+            ::kill(init, SIGKILL);  // init's death ends every process in its PID namespace
+            continue;
+        }
+        if (signals && (fds[1].revents & POLLIN))
+            while (const int sig = signals->next()) ::kill(init, sig);
+        if (fds[0].revents != 0 && !reader.read_some(report_fd)) break;
+    }
+    out.reports = std::move(reader.reports);
+    return out;
 }
 
 std::string describe(const ChildReport& report) {
@@ -271,6 +353,7 @@ Result run(const Spec& spec) {
     plan.legacy_dir = overlay.legacy_dir.empty() ? nullptr : overlay.legacy_dir.c_str();
     plan.hostname = spec.hostname.c_str();
     plan.new_network = !spec.host_network;
+    plan.read_only_root = spec.read_only_root;
     plan.mounts = mounts.data();
     plan.mount_count = mounts.size();
     plan.cwd_prefixes = prefixes.get();
@@ -299,6 +382,8 @@ Result run(const Spec& spec) {
     plan.keep_fds = keep.data();
     plan.keep_count = keep.size();
 
+    std::optional<ForwardedSignals> signals;
+    if (spec.forward_signals) signals.emplace();  // before clone: none may slip past
     ChildProcess child(clone_child(!spec.host_network));
     if (child.pid() == 0) child_main(plan);
 
@@ -311,8 +396,9 @@ Result run(const Spec& spec) {
     if (cgroup) cgroup->add_process(child.pid());
     release_child(sync.write);
 
-    const auto messages = read_reports(reports.read.get());
-    Result result = interpret(messages, child.wait());
+    const Supervised supervised = supervise(reports.read.get(), child.pid(), signals ? &*signals : nullptr, spec.timeout);
+    Result result = interpret(supervised.reports, child.wait());
+    result.timed_out = supervised.timed_out;
     if (cgroup) {
         result.oom_killed = cgroup->oom_killed();
         cgroup->destroy();

@@ -4,6 +4,7 @@
 // pivot_root, a cgroup with limits, and docker's default confinement (capabilities,
 // no_new_privs, seccomp, masked /proc). Knows nothing of images: it is given directories,
 // argv, env and a user.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -14,7 +15,13 @@ namespace strata::sandbox {
 
 struct Limits {
     std::optional<std::int64_t> memory_bytes;  // memory limit; nullopt = unlimited
-    std::optional<std::int64_t> pids;          // pids limit
+    // Memory plus swap (docker's --memory-swap); needs memory_bytes; -1 = swap unlimited.
+    // nullopt: no swap at all, so that the memory limit is not just moved into swap.
+    std::optional<std::int64_t> memory_swap_bytes;
+    std::optional<std::int64_t> pids;  // pids limit
+    // CPU time per period of cpu_period_us (docker's --cpus 0.5 = 50000 per 100000 us).
+    std::optional<std::int64_t> cpu_quota_us;
+    static constexpr std::int64_t cpu_period_us = 100000;
 };
 
 // A filesystem mounted into the container after its root, before the command starts.
@@ -52,6 +59,9 @@ struct Spec {
     std::string hostname = "strata";
     Limits limits;
     bool host_network = true;  // false: a new network namespace with only loopback
+    // docker's --read-only: the container's root filesystem is mounted read-only once the
+    // mounts and the working directory are in place (mounts, /dev, /proc stay as they are).
+    bool read_only_root = false;
     // /etc/hosts, /etc/hostname and /etc/resolv.conf made for this run and bind-mounted over
     // the image's (network_files.hpp); they never reach the upper directory.
     bool network_files = true;
@@ -70,6 +80,13 @@ struct Spec {
     // nothing masked. Root in such a container can take over the host.
     bool privileged = false;
 
+    // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process while the
+    // container runs go to the command instead (through init), as `docker run` passes them
+    // on; the container then ends as the command decides, and cleanup runs as after any
+    // exit. They are taken on the calling thread: other threads must block them.
+    bool forward_signals = false;
+    // The whole container is killed (SIGKILL) when it runs longer; Result.timed_out says so.
+    std::optional<std::chrono::milliseconds> timeout;
     // Where the container's stdio goes; -1 means /dev/null.
     int stdin_fd = 0;
     int stdout_fd = 1;
@@ -80,6 +97,7 @@ struct Result {
     int exit_code = 0;        // the process's exit status, or 128+signal if killed
     std::optional<int> signal;
     bool oom_killed = false;
+    bool timed_out = false;  // killed at Spec.timeout
     // Set when the command could not be executed (exit_code is then 127 for "not found",
     // 126 for "cannot execute", as docker reports): "exec 'foo': No such file or directory".
     std::string exec_error;

@@ -58,6 +58,7 @@ public:
                 put(dir / "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n");
             }
             if (listed(enabled, "pids")) put(dir / "pids.max", "max\n");
+            if (listed(enabled, "cpu")) put(dir / "cpu.max", "max 100000\n");
         } else {
             const auto hierarchy = *dir.lexically_relative(root_).begin();
             if (hierarchy == "memory") {
@@ -67,6 +68,10 @@ public:
                 put(dir / "memory.failcnt", "0\n");
             }
             if (hierarchy == "pids") put(dir / "pids.max", "max\n");
+            if (hierarchy == "cpu,cpuacct") {
+                put(dir / "cpu.cfs_period_us", "100000\n");
+                put(dir / "cpu.cfs_quota_us", "-1\n");
+            }
         }
     }
 
@@ -162,12 +167,14 @@ struct V1Tree {
     FakeCgroupFs cfs{root.path(), false};
     fs::path memory_parent = root.path() / "memory/process_api/x";
     fs::path pids_parent = root.path() / "pids";
+    fs::path cpu_parent = root.path() / "cpu,cpuacct";
     CgroupLocation where;
 
     V1Tree() {
         make_dirs(memory_parent);
         make_dirs(pids_parent);
-        for (const auto& dir : {root.path() / "memory", memory_parent, pids_parent}) put(dir / "cgroup.procs", "");
+        make_dirs(cpu_parent);
+        for (const auto& dir : {root.path() / "memory", memory_parent, pids_parent, cpu_parent}) put(dir / "cgroup.procs", "");
         where.mount_root = root.path();
         where.proc_self_cgroup = "8:pids:/\n4:memory:/process_api/x\n2:cpu,cpuacct:/\n0::/\n";
         where.name = "run-1";
@@ -291,6 +298,52 @@ TEST_CASE("cgroup v1: a missing hierarchy matters only when its limit is request
         CHECK(fs::exists(tree.memory_parent / "run-1"));
     }
     CHECK_FALSE(fs::exists(tree.memory_parent / "run-1"));
+}
+
+TEST_CASE("cgroup v2: --cpus and --memory-swap become cpu.max and memory.swap.max", "[cgroup]") {
+    V2Tree tree;
+    Limits limits;
+    limits.cpu_quota_us = 50000;
+    limits.memory_bytes = 64 << 20;
+    limits.memory_swap_bytes = 96 << 20;
+    auto cgroup = create_cgroup_v2(tree.cfs, tree.where, limits);
+    const auto dir = tree.parent / "run-1";
+    CHECK(listed(get(tree.parent / "cgroup.subtree_control"), "cpu"));
+    CHECK(get(dir / "cpu.max") == "50000 100000");
+    CHECK(get(dir / "memory.swap.max") == std::to_string(32 << 20));  // v2 counts swap apart
+    cgroup.reset();
+
+    limits.memory_swap_bytes = -1;
+    cgroup = create_cgroup_v2(tree.cfs, tree.where, limits);
+    CHECK(get(dir / "memory.swap.max") == "max");
+}
+
+TEST_CASE("cgroup v1: --cpus and --memory-swap become the CFS quota and memsw", "[cgroup]") {
+    V1Tree tree;
+    Limits limits;
+    limits.cpu_quota_us = 150000;  // --cpus 1.5
+    limits.memory_bytes = 64 << 20;
+    limits.memory_swap_bytes = 96 << 20;
+    auto cgroup = create_cgroup_v1(tree.cfs, tree.where, limits);
+    const auto cpu = tree.cpu_parent / "run-1";
+    CHECK(get(cpu / "cpu.cfs_period_us") == "100000");
+    CHECK(get(cpu / "cpu.cfs_quota_us") == "150000");
+    CHECK(get(tree.memory_parent / "run-1" / "memory.memsw.limit_in_bytes") == std::to_string(96 << 20));
+    cgroup->destroy();
+    CHECK_FALSE(fs::exists(cpu));
+}
+
+TEST_CASE("memory+swap limits follow docker's rules", "[cgroup]") {
+    V2Tree tree;
+    Limits limits;
+    limits.memory_swap_bytes = 1 << 30;
+    CHECK_THROWS_WITH(create_cgroup_v2(tree.cfs, tree.where, limits), Catch::Contains("needs a memory limit"));
+    limits.memory_bytes = 2 << 20;
+    limits.memory_swap_bytes = 1 << 20;
+    CHECK_THROWS_WITH(create_cgroup_v2(tree.cfs, tree.where, limits), Catch::Contains("at least the memory limit"));
+    limits = {};
+    limits.cpu_quota_us = 10;
+    CHECK_THROWS_WITH(create_cgroup_v2(tree.cfs, tree.where, limits), Catch::Contains("at least 0.01 CPUs"));
 }
 
 TEST_CASE("limits must be positive", "[cgroup]") {
