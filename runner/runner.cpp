@@ -29,6 +29,12 @@ std::string string_field(const json& config, const char* key) {
 
 std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
 
+bool host_network(const std::string& network) {
+    if (network == "host" || network.empty()) return true;
+    if (network == "none") return false;
+    throw Error("--network '" + network + "': strata runs containers on the host's network or none (no bridge networks)");
+}
+
 } // namespace
 
 std::vector<std::string> container_argv(const json& image_config, const RunOptions& options) {
@@ -90,17 +96,27 @@ int run(store::Store& store, const RunOptions& options, std::ostream& diagnostic
     spec.cap_add = options.cap_add;
     spec.cap_drop = options.cap_drop;
     spec.privileged = options.privileged;
+    spec.host_network = host_network(options.network);
+    spec.read_only_root = options.read_only;
+    if (!options.interactive) spec.stdin_fd = -1;  // as docker without -i: /dev/null
+    spec.forward_signals = true;  // Ctrl-C and kill reach the command, as with docker run
+    spec.timeout = options.timeout;
 
-    // The container's writable layer lives only as long as this run (docker's --rm).
+    // The container's writable layer (and anonymous volumes) live only as long as this run
+    // (docker's --rm).
     const TempDir container(store.tmp_dir(), "container-");
     spec.upper_dir = container.path() / "upper";
     spec.work_dir = container.path() / "work";
     spec.state_dir = container.path() / "state";
-    for (const auto& dir : {spec.upper_dir, spec.work_dir, spec.state_dir}) make_dirs(dir);
+    const fs::path anonymous_volumes = container.path() / "volumes";
+    for (const auto& dir : {spec.upper_dir, spec.work_dir, spec.state_dir, anonymous_volumes}) make_dirs(dir);
+    for (const auto& request : options.mounts) spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes));
 
     const sandbox::Result result = sandbox::run(spec);
     if (!result.exec_error.empty()) diagnostics << "strata: error: " << result.exec_error << "\n";
     if (result.oom_killed) diagnostics << "strata: container killed: " << sandbox::describe_oom(options.limits) << "\n";
+    if (result.timed_out)
+        diagnostics << "strata: container killed: it ran longer than --timeout (" << options.timeout->count() / 1000.0 << " s)\n";
     return result.exit_code;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 // image -> container: unpacks what the store lacks, stacks the image's snapshots under a
 // throw-away upper directory and runs the image's Entrypoint/Cmd in the sandbox.
+#include "runner/run_flags.hpp"
 #include "sandbox/sandbox.hpp"
 #include "store/store.hpp"
 
+#include <chrono>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -23,6 +25,11 @@ struct RunOptions {
     std::vector<std::string> cap_add;   // docker capability names, with or without CAP_, or ALL
     std::vector<std::string> cap_drop;
     bool privileged = false;            // all capabilities, no seccomp, no masked paths: unsafe
+    std::vector<MountRequest> mounts;   // -v, --mount, --tmpfs, in the order given
+    bool read_only = false;             // --read-only root filesystem
+    std::string network = "host";       // --network: host, or none (only loopback)
+    bool interactive = false;           // -i: stdin is the container's; else /dev/null
+    std::optional<std::chrono::milliseconds> timeout;  // --timeout: killed after this long
 };
 
 // docker's rules: Entrypoint + (command or Cmd); --entrypoint drops the image's Cmd.

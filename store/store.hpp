@@ -121,6 +121,10 @@ public:
     // unpacking the blob again would do. Committed as commit_snapshot does.
     fs::path clone_snapshot(std::string_view from_chain_id, std::string_view chain_id);
 
+    // --- volumes (strata run -v NAME:/path): <root>/volumes/<name>/_data, as docker keeps
+    // them; made on first use; never touched by prune. Throws for a name docker refuses.
+    fs::path volume_dir(std::string_view name);
+
     // --- records (the build cache)
     std::optional<json> get_record(std::string_view ns, std::string_view key) const;
     void put_record(std::string_view ns, std::string_view key, const json& record);

@@ -107,9 +107,11 @@ TEST_CASE("strata run wires stdio, env, command and exit code", "[integration]")
     auto& s = example_store();
     REQUIRE(s.busybox_build.exit_code == 0);
     CHECK(s.strata("run busybox sh -c 'exit 7'").exit_code == 7);
-    const auto piped = sh("echo piped-input | " + s.cmd("run busybox cat"));
+    const auto piped = sh("echo piped-input | " + s.cmd("run -i busybox cat"));
     CHECK(piped.exit_code == 0);
     CHECK(piped.output == "piped-input\n");
+    // Without -i the container reads /dev/null, as with docker.
+    CHECK(sh("echo piped-input | " + s.cmd("run busybox cat")).output.empty());
     const auto env = s.strata("run -e GREETING=hi busybox sh -c 'echo $GREETING $PATH'");
     CHECK(env.output == "hi /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
     const auto missing = s.strata("run busybox no-such-command");

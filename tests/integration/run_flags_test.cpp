@@ -1,0 +1,216 @@
+// strata run's docker flags through the real binary: -v, --mount, --tmpfs, --read-only,
+// --network, --env-file, --cpus, on a busybox image built FROM scratch.
+#include "tests/common/busybox_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+using namespace strata::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+BusyboxStore& store() {
+    static auto s = std::make_unique<BusyboxStore>();
+    INFO(s->busybox_build.output);
+    REQUIRE(s->busybox_build.exit_code == 0);
+    return *s;
+}
+
+// The directory of this process's cgroup in the hierarchy holding `controller` (v1), or in
+// the unified hierarchy (v2); strata's run cgroups are made below it.
+std::optional<fs::path> own_cgroup_dir(const std::string& controller) {
+    std::ifstream in("/proc/self/cgroup");
+    std::optional<fs::path> unified;
+    for (std::string line; std::getline(in, line);) {
+        const auto first = line.find(':'), second = line.find(':', first + 1);
+        const std::string controllers = line.substr(first + 1, second - first - 1);
+        const std::string path = line.substr(second + 1);
+        if (controllers.empty()) {
+            unified = fs::path("/sys/fs/cgroup") / fs::path(path).relative_path();
+            continue;
+        }
+        std::istringstream names(controllers);
+        for (std::string name; std::getline(names, name, ',');)
+            if (name == controller) return fs::path("/sys/fs/cgroup") / controllers / fs::path(path).relative_path();
+    }
+    if (unified && fs::exists(*unified / "cgroup.controllers")) return unified;
+    return std::nullopt;
+}
+
+// A flat-keyed value ("nr_throttled 12") of a cgroup file; -1 when absent.
+long long keyed(const fs::path& file, const std::string& key) {
+    std::ifstream in(file);
+    for (std::string k; in >> k;) {
+        long long v = 0;
+        in >> v;
+        if (k == key) return v;
+    }
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("-v binds a host directory read-write or read-only, and makes a missing one", "[integration][run]") {
+    auto& s = store();
+    ScratchDir host;
+    const std::string dir = host.path().string();
+    write_text(host.path() / "from-host", "hello\n");
+    CHECK(s.strata("run -v " + quote(dir) + ":/data busybox sh -c 'cat /data/from-host; echo back > /data/from-container'")
+              .output == "hello\n");
+    CHECK(read_text(host.path() / "from-container") == "back\n");
+
+    const auto ro = s.strata("run -v " + quote(dir) + ":/data:ro busybox sh -c 'echo x > /data/nope'");
+    CHECK(ro.exit_code != 0);
+    CHECK(ro.output.find("Read-only file system") != std::string::npos);
+    CHECK_FALSE(fs::exists(host.path() / "nope"));
+
+    const fs::path made = host.path() / "made" / "by" / "v";
+    CHECK(s.strata("run -v " + quote(made.string()) + ":/m busybox true").exit_code == 0);
+    CHECK(fs::is_directory(made));
+
+    const auto missing = s.strata("run --mount type=bind,source=" + quote((host.path() / "absent").string()) +
+                                  ",target=/m busybox true");
+    CHECK(missing.exit_code == 125);
+    CHECK(missing.output.find("bind source path does not exist") != std::string::npos);
+    CHECK(s.strata("run --mount type=bind,src=" + quote(dir) + ",dst=/m,readonly busybox cat /m/from-host").output == "hello\n");
+}
+
+TEST_CASE("a named volume outlives its container; an anonymous one does not", "[integration][run]") {
+    auto& s = store();
+    REQUIRE(s.strata("run -v notes:/notes busybox sh -c 'echo kept > /notes/n'").exit_code == 0);
+    CHECK(s.strata("run --mount type=volume,source=notes,target=/again busybox cat /again/n").output == "kept\n");
+    CHECK(read_text(s.root / "volumes" / "notes" / "_data" / "n") == "kept\n");
+    CHECK(s.strata("run -v ../escape:/x busybox true").exit_code == 125);
+
+    REQUIRE(s.strata("run -v /scratch busybox sh -c 'echo tmp > /scratch/t && cat /scratch/t'").output == "tmp\n");
+    CHECK(s.strata("run -v /scratch busybox ls /scratch").output.empty());  // a new one each run
+}
+
+TEST_CASE("--tmpfs and --read-only: a read-only root with writable mounts on it", "[integration][run]") {
+    auto& s = store();
+    const auto sized = s.strata("run --tmpfs /t:size=1m,mode=1770 busybox sh -c "
+                                "'stat -c %a /t; grep \" /t \" /proc/mounts; dd if=/dev/zero of=/t/big bs=1k count=2048'");
+    CHECK(sized.output.rfind("1770\n", 0) == 0);
+    CHECK(sized.output.find("tmpfs /t tmpfs") != std::string::npos);
+    CHECK(sized.output.find("size=1024k") != std::string::npos);
+    CHECK(sized.output.find("No space left on device") != std::string::npos);
+
+    const auto ro = s.strata("run --read-only busybox sh -c 'touch /new'");
+    CHECK(ro.exit_code != 0);
+    CHECK(ro.output.find("Read-only file system") != std::string::npos);
+    // What docker leaves writable under --read-only: /dev, and the mounts asked for.
+    CHECK(s.strata("run --read-only --tmpfs /tmp busybox sh -c 'echo ok > /tmp/x && cat /tmp/x && echo > /dev/null'")
+              .output == "ok\n");
+    CHECK(s.strata("run --read-only --mount type=tmpfs,target=/w,tmpfs-size=64k busybox sh -c 'echo w > /w/f && cat /w/f'")
+              .output == "w\n");
+}
+
+TEST_CASE("--network none leaves only loopback; host is the default", "[integration][run]") {
+    auto& s = store();
+    const auto none = s.strata("run --network none busybox cat /proc/net/dev");
+    REQUIRE(none.exit_code == 0);
+    CHECK(none.output.find("lo:") != std::string::npos);
+    CHECK(count_occurrences(none.output, ":") == 1);  // one "name:" per interface; the header has none
+    // The host's interfaces (this machine has more than loopback) are what the default sees.
+    std::ifstream host_dev("/proc/net/dev");
+    const std::string host_text((std::istreambuf_iterator<char>(host_dev)), {});
+    CHECK(count_occurrences(s.strata("run busybox cat /proc/net/dev").output, ":") == count_occurrences(host_text, ":"));
+    CHECK(s.strata("run --network bridge busybox true").exit_code == 125);
+}
+
+TEST_CASE("--env-file sets variables; -e wins over it; bad lines name file:line", "[integration][run]") {
+    auto& s = store();
+    ScratchDir dir;
+    write_text(dir.path() / "env", "# a comment\n\nA=from-file\nB=\"quoted stays\"\n  C=indented\n");
+    const std::string file = quote((dir.path() / "env").string());
+    CHECK(s.strata("run --env-file " + file + " -e A=from-flag busybox sh -c 'echo \"$A|$B|$C\"'").output ==
+          "from-flag|\"quoted stays\"|indented\n");
+    write_text(dir.path() / "bad", "OK=1\nBAD KEY=2\n");
+    const auto bad = s.strata("run --env-file " + quote((dir.path() / "bad").string()) + " busybox true");
+    CHECK(bad.exit_code == 125);
+    CHECK(bad.output.find("bad:2:") != std::string::npos);
+}
+
+TEST_CASE("--cpus 0.5 sets the CFS quota and the kernel throttles a busy loop", "[integration][run]") {
+    auto& s = store();
+    const auto parent = own_cgroup_dir("cpu");
+    if (!parent) {
+        WARN("no cpu cgroup hierarchy here: --cpus not measured");
+        return;
+    }
+    std::atomic<bool> done{false};
+    CommandResult result;
+    std::thread runner([&] {
+        result = s.strata("run --cpus 0.5 busybox sh -c 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done'");
+        done = true;
+    });
+    // While it runs, read the run's cgroup as the kernel keeps it.
+    long long throttled = -1;
+    std::string quota;
+    while (!done) {
+        for (const auto& entry : fs::directory_iterator(*parent)) {
+            if (entry.path().filename().string().rfind("strata-", 0) != 0) continue;
+            const auto dir = entry.path();
+            const bool v2 = fs::exists(dir / "cpu.max");
+            const auto q = v2 ? read_text(dir / "cpu.max") : read_text(dir / "cpu.cfs_quota_us");
+            if (!q.empty()) quota = q;
+            throttled = std::max(throttled, keyed(dir / "cpu.stat", "nr_throttled"));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    runner.join();
+    INFO(result.output);
+    CHECK(result.exit_code == 0);
+    CHECK((quota == "50000\n" || quota == "50000 100000\n"));
+    CHECK(throttled > 0);
+}
+
+TEST_CASE("--timeout kills the container and says so", "[integration][run]") {
+    auto& s = store();
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = s.strata("run --timeout 0.5 busybox sleep 30");
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(r.exit_code == 137);
+    CHECK(r.output.find("longer than --timeout") != std::string::npos);
+    CHECK(took < std::chrono::seconds(20));  // killed, not left to sleep its 30 s
+    CHECK(s.strata("run --timeout 30 busybox true").exit_code == 0);
+}
+
+TEST_CASE("SIGTERM and SIGINT to strata run reach the command, and nothing is left behind", "[integration][run]") {
+    auto& s = store();
+    std::vector<std::string> strata_pids;
+    for (const std::string sig : {"TERM", "INT"}) {
+        ScratchDir dir;
+        const std::string out = quote((dir.path() / "out").string());
+        // The command says when its trap is set, then waits; strata gets the signal.
+        const auto r = sh(s.cmd("run busybox sh -c 'trap \"echo got-" + sig + "; exit 3\" " + sig +
+                                "; echo ready; while true; do sleep 0.1; done'") +
+                          " > " + out + " 2>&1 & pid=$!; "
+                          "for i in $(seq 200); do grep -q ready " + out + " && break; sleep 0.05; done; "
+                          "kill -" + sig + " $pid; wait $pid; echo \"status=$? pid=$pid\"; cat " + out);
+        INFO(r.output);
+        const auto at = r.output.find("pid=");
+        REQUIRE(at != std::string::npos);
+        strata_pids.push_back(r.output.substr(at + 4, r.output.find('\n', at) - at - 4));
+        CHECK(r.output.find("status=3") != std::string::npos);
+        CHECK(r.output.find("got-" + sig) != std::string::npos);
+    }
+    // No mount of the store's is left (a container's overlay, its binds), nor a run cgroup
+    // of those strata processes (named strata-<pid>-...; other test programs may run now).
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    const std::string mounts((std::istreambuf_iterator<char>(mountinfo)), {});
+    CHECK(mounts.find(s.root.string()) == std::string::npos);
+    for (const char* controller : {"memory", "pids", "cpu"}) {
+        const auto parent = own_cgroup_dir(controller);
+        if (!parent) continue;
+        for (const auto& entry : fs::directory_iterator(*parent))
+            for (const auto& pid : strata_pids) CHECK(entry.path().filename().string().rfind("strata-" + pid + "-", 0) != 0);
+    }
+}
