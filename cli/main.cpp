@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
         "Store root (default $STRATA_ROOT or /var/lib/strata)");
     add_build_command(app, global);
     add_run_command(app, global);
+    add_bundle_command(app, global);
     add_images_command(app, global);
     add_parse_command(app, global);
     add_du_command(app, global);

@@ -1,9 +1,9 @@
-#include "cli/commands.hpp"
+#include "cli/container_flags.hpp"
 #include "store/gc.hpp"
 #include "runner/runner.hpp"
 #include "util/error.hpp"
 
-#include <cstdint>
+#include <chrono>
 #include <iostream>
 
 namespace strata::cli {
@@ -15,82 +15,21 @@ constexpr int strata_failure_exit = 125;
 
 struct RunFlags {
     bool rm = true;
-    std::vector<std::string> env;
-    std::string entrypoint;
-    bool entrypoint_set = false;
-    std::string workdir;
-    std::string user;
-    std::string hostname;
-    std::string memory;
-    long long pids_limit = 0;
-    std::vector<std::string> cap_add;
-    std::vector<std::string> cap_drop;
-    bool privileged = false;
-    std::vector<std::string> env_files;
-    std::vector<std::string> volumes;  // -v
-    std::vector<std::string> mounts;   // --mount
-    std::vector<std::string> tmpfs;    // --tmpfs
-    bool read_only = false;
-    std::string network = "host";
     bool interactive = false;
-    std::string memory_swap;
-    std::string cpus;
     double timeout_seconds = 0;
 };
 
-// --cpus 1.5 -> 150000 us of CPU time per 100000 us period.
-std::int64_t cpu_quota(const std::string& text) {
-    std::size_t used = 0;
-    double cpus = 0;
-    try {
-        cpus = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used == 0 || used != text.size() || !(cpus > 0)) throw Error("--cpus '" + text + "': expected a positive number (e.g. 0.5)");
-    return static_cast<std::int64_t>(cpus * sandbox::Limits::cpu_period_us + 0.5);
-}
-
-// Mount flags in the order given, -v before --mount before --tmpfs as docker merges them
-// (a later target over an earlier one still lands inside it).
-std::vector<runner::MountRequest> mount_requests(const RunFlags& flags) {
-    std::vector<runner::MountRequest> requests;
-    for (const auto& v : flags.volumes) requests.push_back(runner::parse_volume_flag(v));
-    for (const auto& m : flags.mounts) requests.push_back(runner::parse_mount_flag(m));
-    for (const auto& t : flags.tmpfs) requests.push_back(runner::parse_tmpfs_flag(t));
-    return requests;
-}
-
-void run_container(CLI::App& cmd, const RunFlags& flags, GlobalOptions& global) {
+void run_container(CLI::App& cmd, const ContainerFlags& container, const RunFlags& flags, GlobalOptions& global) {
     global.exit_code = strata_failure_exit;  // until the container itself has run
     const auto rest = cmd.remaining();
     if (rest.empty()) throw Error("run: an image name is required (strata run [OPTIONS] IMAGE [COMMAND] [ARG...])");
-    runner::RunOptions options;
+    runner::RunOptions options = container_options(container);
     options.image = rest.front();
     options.command.assign(rest.begin() + 1, rest.end());
-    if (flags.entrypoint_set) options.entrypoint = flags.entrypoint;
-    // --env-file first, -e after: a -e wins over the file for the same name, as docker does.
-    for (const auto& file : flags.env_files)
-        for (auto& entry : runner::read_env_file(file)) options.env.push_back(std::move(entry));
-    options.env.insert(options.env.end(), flags.env.begin(), flags.env.end());
-    options.workdir = flags.workdir;
-    options.user = flags.user;
-    options.hostname = flags.hostname;
-    if (!flags.memory.empty()) options.limits.memory_bytes = parse_size(flags.memory);
-    if (flags.pids_limit > 0) options.limits.pids = flags.pids_limit;
-    if (!flags.memory_swap.empty())
-        options.limits.memory_swap_bytes = flags.memory_swap == "-1" ? -1 : parse_size(flags.memory_swap);
-    if (!flags.cpus.empty()) options.limits.cpu_quota_us = cpu_quota(flags.cpus);
-    options.mounts = mount_requests(flags);
-    options.read_only = flags.read_only;
-    options.network = flags.network;
     options.interactive = flags.interactive;
     if (flags.timeout_seconds < 0) throw Error("--timeout must not be negative");
     if (flags.timeout_seconds > 0)
         options.timeout = std::chrono::milliseconds(static_cast<long long>(flags.timeout_seconds * 1000 + 0.5));
-    options.cap_add = flags.cap_add;
-    options.cap_drop = flags.cap_drop;
-    options.privileged = flags.privileged;
 
     store::Store store(global.root);
     // The container stands on the image's snapshots: no prune may remove them while it runs.
@@ -102,36 +41,16 @@ void run_container(CLI::App& cmd, const RunFlags& flags, GlobalOptions& global) 
 } // namespace
 
 void add_run_command(CLI::App& app, GlobalOptions& global) {
+    auto container = std::make_shared<ContainerFlags>();
     auto flags = std::make_shared<RunFlags>();
     auto* cmd = app.add_subcommand("run", "Run a command in a new container from an image");
     // Everything from the image name on belongs to the container, as with docker.
     cmd->prefix_command();
     cmd->add_flag("--rm", flags->rm, "Remove the container when it exits (the default)");
-    cmd->add_option("-e,--env", flags->env, "Set an environment variable (KEY=VALUE, or KEY to copy the host's)")
-        ->allow_extra_args(false);
-    cmd->add_option("--entrypoint", flags->entrypoint, "Override the image's ENTRYPOINT")
-        ->each([flags](const std::string&) { flags->entrypoint_set = true; });
-    cmd->add_option("-w,--workdir", flags->workdir, "Working directory inside the container");
-    cmd->add_option("-u,--user", flags->user, "User (name|uid[:group|gid])");
-    cmd->add_option("--hostname", flags->hostname, "Container host name");
-    cmd->add_option("-m,--memory", flags->memory, "Memory limit (e.g. 512m)");
-    cmd->add_option("--memory-swap", flags->memory_swap, "Memory plus swap limit (needs -m; -1: unlimited swap; default: no swap)");
-    cmd->add_option("--cpus", flags->cpus, "CPU limit, in CPUs (e.g. 0.5)");
-    cmd->add_option("--pids-limit", flags->pids_limit, "Process limit");
-    cmd->add_option("--env-file", flags->env_files, "Read environment variables from a file (KEY=VALUE lines)")->allow_extra_args(false);
-    cmd->add_option("-v,--volume", flags->volumes, "Bind a host path or a named volume: SRC:DST[:ro]; DST alone: an anonymous volume")
-        ->allow_extra_args(false);
-    cmd->add_option("--mount", flags->mounts, "Mount: type=bind|volume|tmpfs,source=..,target=..[,readonly]")->allow_extra_args(false);
-    cmd->add_option("--tmpfs", flags->tmpfs, "Mount a tmpfs: DST[:size=64m,mode=1777]")->allow_extra_args(false);
-    cmd->add_flag("--read-only", flags->read_only, "Mount the container's root filesystem read-only");
-    cmd->add_option("--network,--net", flags->network, "Network: host (the default) or none (only loopback)")->capture_default_str();
-    cmd->add_option("--timeout", flags->timeout_seconds, "Kill the container after this many seconds (0: never)");
     cmd->add_flag("-i,--interactive", flags->interactive, "Keep stdin open (without it the container reads /dev/null)");
-    cmd->add_option("--cap-add", flags->cap_add, "Add a Linux capability (e.g. NET_ADMIN, or ALL)")->allow_extra_args(false);
-    cmd->add_option("--cap-drop", flags->cap_drop, "Drop a Linux capability (e.g. NET_RAW, or ALL)")->allow_extra_args(false);
-    cmd->add_flag("--privileged", flags->privileged,
-                  "UNSAFE: all capabilities, no seccomp filter, no masked /proc paths");
-    cmd->callback([cmd, flags, &global] { run_container(*cmd, *flags, global); });
+    cmd->add_option("--timeout", flags->timeout_seconds, "Kill the container after this many seconds (0: never)");
+    add_container_flags(*cmd, container);
+    cmd->callback([cmd, container, flags, &global] { run_container(*cmd, *container, *flags, global); });
 }
 
 } // namespace strata::cli

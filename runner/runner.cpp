@@ -73,7 +73,7 @@ std::vector<std::string> container_env(const json& image_config, const std::vect
     return env;
 }
 
-int run(store::Store& store, const RunOptions& options, std::ostream& diagnostics) {
+sandbox::Spec container_spec(store::Store& store, const RunOptions& options) {
     const auto descriptor = store.resolve(options.image);
     if (!descriptor) throw Error("image '" + options.image + "' is not in the store");
     const store::Image image = store.load_image(*descriptor);
@@ -98,6 +98,11 @@ int run(store::Store& store, const RunOptions& options, std::ostream& diagnostic
     spec.privileged = options.privileged;
     spec.host_network = host_network(options.network);
     spec.read_only_root = options.read_only;
+    return spec;
+}
+
+int run(store::Store& store, const RunOptions& options, std::ostream& diagnostics) {
+    sandbox::Spec spec = container_spec(store, options);
     if (!options.interactive) spec.stdin_fd = -1;  // as docker without -i: /dev/null
     spec.forward_signals = true;  // Ctrl-C and kill reach the command, as with docker run
     spec.timeout = options.timeout;

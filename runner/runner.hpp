@@ -37,6 +37,10 @@ std::vector<std::string> container_argv(const nlohmann::json& image_config, cons
 // The image's Env with the -e entries applied (a later entry for a key replaces it in place).
 std::vector<std::string> container_env(const nlohmann::json& image_config, const std::vector<std::string>& overrides);
 
+// The sandbox spec for the image and options, but for the directories and mounts of one
+// run: process, user, limits, privileges, network. Unpacks missing snapshots.
+sandbox::Spec container_spec(store::Store& store, const RunOptions& options);
+
 // Runs the container to completion with this process's stdio and returns its exit code
 // (126/127 when the command cannot be executed, as docker does).
 int run(store::Store& store, const RunOptions& options, std::ostream& diagnostics);

@@ -3,6 +3,7 @@
 // the kernel interfaces in them, then pivot_root, then the spec's extra mounts.
 // Paths below the root are relative: the child chdirs into the root after mounting it.
 #include "sandbox/child.hpp"
+#include "sandbox/privileges.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -75,13 +76,6 @@ void mount_sys(const ChildPlan& plan) noexcept {
     must(plan, ::mount(nullptr, "sys", nullptr, MS_BIND | MS_REMOUNT | flags, nullptr), "sys", "remount read-only", "/sys");
 }
 
-// docker's MaskedPaths and ReadonlyPaths (moby oci/defaults.go), relative to the root.
-constexpr const char* masked_paths[] = {"proc/asound",        "proc/acpi",         "proc/kcore",
-                                        "proc/keys",          "proc/latency_stats", "proc/timer_list",
-                                        "proc/timer_stats",   "proc/sched_debug",  "proc/scsi",
-                                        "sys/firmware"};
-constexpr const char* read_only_paths[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
-
 // A file disappears under /dev/null, a directory under an empty read-only tmpfs (as runc
 // does); a path this kernel does not have is skipped.
 void mask_path(const ChildPlan& plan, const char* path) noexcept {
@@ -109,8 +103,9 @@ void make_read_only(const ChildPlan& plan, const char* path) noexcept {
 }
 
 void mask_kernel_interfaces(const ChildPlan& plan) noexcept {
-    for (const char* path : read_only_paths) make_read_only(plan, path);
-    for (const char* path : masked_paths) mask_path(plan, path);
+    // privileges.hpp's lists, relative to the root we are in (before pivot_root).
+    for (const char* path : read_only_paths) make_read_only(plan, path + 1);
+    for (const char* path : masked_paths) mask_path(plan, path + 1);
 }
 
 void bring_up_loopback(const ChildPlan& plan) noexcept {

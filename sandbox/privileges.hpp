@@ -41,6 +41,30 @@ CapabilityMask resolve_capabilities(const std::vector<std::string>& add, const s
 // userfaultfd, ...) always fail with EPERM; clone with namespace flags fails with EPERM and
 // clone3 with ENOSYS (so libc falls back to clone). Everything else is allowed: a default
 // of "allow" keeps syscalls newer than this list working.
+// The same policy as data, one rule per (syscall, argument condition): "fail with errno
+// when these hold". SeccompProgram compiles exactly these; strata bundle writes them into an
+// OCI runtime config, so that runc applies the same filter.
+struct SeccompArg {
+    enum class Op { eq, gt, masked_eq };  // masked_eq: (arg & value) == value_two
+    unsigned index = 0;
+    Op op = Op::eq;
+    std::uint64_t value = 0;
+    std::uint64_t value_two = 0;
+};
+struct SeccompRule {
+    std::string syscall;
+    int error = 0;  // the errno the call fails with
+    std::vector<SeccompArg> args;  // all must hold; none: always
+};
+std::vector<SeccompRule> seccomp_rules(CapabilityMask capabilities);
+
+// docker's MaskedPaths and ReadonlyPaths (moby oci/defaults.go).
+inline constexpr const char* masked_paths[] = {"/proc/asound",      "/proc/acpi",        "/proc/kcore",
+                                               "/proc/keys",        "/proc/latency_stats", "/proc/timer_list",
+                                               "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                                               "/sys/firmware"};
+inline constexpr const char* read_only_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+
 class SeccompProgram {
 public:
     explicit SeccompProgram(CapabilityMask capabilities);

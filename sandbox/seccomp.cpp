@@ -84,18 +84,11 @@ void check(int rc, const char* what, const char* syscall_name) {
     if (rc < 0) throw_error_code(what, syscall_name, -rc);
 }
 
-// Adds "fail with `action` when all of `comparisons` hold" for a syscall, if this libseccomp
-// knows its name (for some architecture; it skips the ones lacking it).
-void deny(scmp_filter_ctx ctx, const char* name, std::uint32_t action, std::initializer_list<scmp_arg_cmp> comparisons = {}) {
-    const int number = seccomp_syscall_resolve_name(name);
-    if (number == __NR_SCMP_ERROR) return;
-    check(seccomp_rule_add_array(ctx, action, number, static_cast<unsigned>(comparisons.size()), comparisons.begin()),
-          "seccomp_rule_add", name);
-}
-
 bool is_personality_flag(int bit) {
     return std::find(std::begin(personality_flag_bits), std::end(personality_flag_bits), bit) != std::end(personality_flag_bits);
 }
+
+using Op = SeccompArg::Op;
 
 // A value that is not allowed either has bits above 31, or has a set bit b other than 3 and
 // 17 and, 0xffffffff aside, a clear bit. Walking up (cyclically) from b to the first clear
@@ -103,32 +96,38 @@ bool is_personality_flag(int bit) {
 // or 17, whose predecessor was walked over and so is set too (rule "2 and 3 set, 4 clear").
 // No allowed value matches any of these rules: each needs a clear bit and a set bit
 // besides 3 and 17.
-void deny_personalities(scmp_filter_ctx ctx, std::uint32_t action) {
-    deny(ctx, "personality", action, {SCMP_A0(SCMP_CMP_GT, 0xffffffffULL)});
+void deny_personalities(std::vector<SeccompRule>& rules) {
+    rules.push_back({"personality", EPERM, {{0, Op::gt, 0xffffffffULL, 0}}});
     const auto bit = [](int n) { return std::uint64_t{1} << (n % 32); };
     for (int b = 0; b < 32; ++b) {
         if (is_personality_flag(b)) {
             const auto set = bit(b - 1) | bit(b);
-            deny(ctx, "personality", action, {SCMP_A0(SCMP_CMP_MASKED_EQ, set | bit(b + 1), set)});
+            rules.push_back({"personality", EPERM, {{0, Op::masked_eq, set | bit(b + 1), set}}});
         } else {
-            deny(ctx, "personality", action, {SCMP_A0(SCMP_CMP_MASKED_EQ, bit(b) | bit(b + 1), bit(b))});
+            rules.push_back({"personality", EPERM, {{0, Op::masked_eq, bit(b) | bit(b + 1), bit(b)}}});
         }
     }
 }
 
-void add_rules(scmp_filter_ctx ctx, CapabilityMask capabilities) {
-    const auto eperm = SCMP_ACT_ERRNO(EPERM);
-    for (const auto& entry : denied_syscalls) {
-        if (!holds(capabilities, entry.unless_cap) && !holds(capabilities, entry.or_unless_cap)) deny(ctx, entry.name, eperm);
+scmp_arg_cmp comparison(const SeccompArg& arg) {
+    switch (arg.op) {
+    case Op::eq: return SCMP_CMP(arg.index, SCMP_CMP_EQ, arg.value);
+    case Op::gt: return SCMP_CMP(arg.index, SCMP_CMP_GT, arg.value);
+    case Op::masked_eq: return SCMP_CMP(arg.index, SCMP_CMP_MASKED_EQ, arg.value, arg.value_two);
     }
-    if (!holds(capabilities, SYS_ADMIN)) {
-        // One rule per flag: rules for one syscall are alternatives.
-        for (const auto flag : namespace_clone_flags) deny(ctx, "clone", eperm, {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
-        // clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc use clone.
-        deny(ctx, "clone3", SCMP_ACT_ERRNO(ENOSYS));
-    }
-    deny_personalities(ctx, eperm);
-    deny(ctx, "socket", eperm, {SCMP_A0(SCMP_CMP_EQ, af_vsock)});
+    return SCMP_CMP(arg.index, SCMP_CMP_EQ, arg.value);
+}
+
+// Adds the rule, if this libseccomp knows the syscall's name (for some architecture; it
+// skips the ones lacking it).
+void add_rule(scmp_filter_ctx ctx, const SeccompRule& rule) {
+    const int number = seccomp_syscall_resolve_name(rule.syscall.c_str());
+    if (number == __NR_SCMP_ERROR) return;
+    std::vector<scmp_arg_cmp> comparisons;
+    for (const auto& arg : rule.args) comparisons.push_back(comparison(arg));
+    check(seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(static_cast<std::uint32_t>(rule.error)), number,
+                                 static_cast<unsigned>(comparisons.size()), comparisons.data()),
+          "seccomp_rule_add", rule.syscall.c_str());
 }
 
 // 32-bit x86 programs run in docker containers: their syscall numbers need the same rules
@@ -156,11 +155,28 @@ std::vector<sock_filter> export_bpf(scmp_filter_ctx ctx) {
 
 } // namespace
 
+std::vector<SeccompRule> seccomp_rules(CapabilityMask capabilities) {
+    std::vector<SeccompRule> rules;
+    for (const auto& entry : denied_syscalls) {
+        if (!holds(capabilities, entry.unless_cap) && !holds(capabilities, entry.or_unless_cap))
+            rules.push_back({entry.name, EPERM, {}});
+    }
+    if (!holds(capabilities, SYS_ADMIN)) {
+        // One rule per flag: rules for one syscall are alternatives.
+        for (const auto flag : namespace_clone_flags) rules.push_back({"clone", EPERM, {{0, Op::masked_eq, flag, flag}}});
+        // clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc use clone.
+        rules.push_back({"clone3", ENOSYS, {}});
+    }
+    deny_personalities(rules);
+    rules.push_back({"socket", EPERM, {{0, Op::eq, static_cast<std::uint64_t>(af_vsock), 0}}});
+    return rules;
+}
+
 SeccompProgram::SeccompProgram(CapabilityMask capabilities) {
     Context ctx(seccomp_init(SCMP_ACT_ALLOW));
     if (!ctx) throw Error("seccomp_init: failed");
     add_compat_architectures(ctx.get());
-    add_rules(ctx.get(), capabilities);
+    for (const auto& rule : seccomp_rules(capabilities)) add_rule(ctx.get(), rule);
     instructions_ = export_bpf(ctx.get());
     if (instructions_.size() > BPF_MAXINSNS)
         throw Error("seccomp: the default profile compiled to " + std::to_string(instructions_.size()) + " instructions");

@@ -57,24 +57,6 @@ fs::path Store::rename_snapshot(TempDir&& staging, std::string_view chain_id) {
 
 namespace {
 
-void copy_xattrs(const fs::path& from, const fs::path& to) {
-    for (const auto& name : xattr_names(from)) {
-        const auto value = get_xattr(from, name);
-        if (value && ::lsetxattr(to.c_str(), name.c_str(), value->data(), value->size(), 0) != 0)
-            throw_errno("lsetxattr " + name, to.string());
-    }
-}
-
-// Owner, mode, xattrs and times of directory `from` onto `to` (times last: setting the
-// others does not move mtime, but filling the directory did).
-void copy_dir_attributes(const fs::path& from, const fs::path& to, const struct stat& st) {
-    if (::lchown(to.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("lchown", to.string());
-    if (::chmod(to.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", to.string());
-    copy_xattrs(from, to);
-    const struct timespec times[2] = {st.st_atim, st.st_mtim};
-    if (::utimensat(AT_FDCWD, to.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("utimensat", to.string());
-}
-
 void link_tree(const fs::path& from, const fs::path& to) {
     DirNames names;
     names.read(from);
@@ -85,7 +67,7 @@ void link_tree(const fs::path& from, const fs::path& to) {
         if (S_ISDIR(st.st_mode)) {
             if (::mkdir(target.c_str(), 0700) != 0) throw_errno("mkdir", target.string());
             link_tree(source, target);
-            copy_dir_attributes(source, target, st);
+            copy_attributes(source, target, st);
         } else if (::linkat(AT_FDCWD, source.c_str(), AT_FDCWD, target.c_str(), 0) != 0) {
             throw_errno("link", target.string());
         }
@@ -130,7 +112,7 @@ fs::path Store::clone_snapshot(std::string_view from_chain_id, std::string_view 
     link_tree(from, staging.path());
     struct stat st {};
     if (::lstat(from.c_str(), &st) != 0) throw_errno("lstat", from.string());
-    copy_dir_attributes(from, staging.path(), st);
+    copy_attributes(from, staging.path(), st);
     return commit_snapshot(std::move(staging), chain_id);
 }
 

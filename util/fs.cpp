@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <cstdlib>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -177,6 +178,79 @@ std::vector<std::string> relative_components(std::string_view raw, std::string_v
     }
     return parts;
 }
+
+void copy_attributes(const fs::path& from, const fs::path& to, const struct stat& st) {
+    if (::lchown(to.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("lchown", to.string());
+    if (!S_ISLNK(st.st_mode)) {
+        if (::chmod(to.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", to.string());
+        for (const auto& name : xattr_names(from)) {
+            const auto value = get_xattr(from, name);
+            if (value && ::lsetxattr(to.c_str(), name.c_str(), value->data(), value->size(), 0) != 0)
+                throw_errno("lsetxattr " + name, to.string());
+        }
+    }
+    const struct timespec times[2] = {st.st_atim, st.st_mtim};
+    if (::utimensat(AT_FDCWD, to.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno("utimensat", to.string());
+}
+
+namespace {
+
+void copy_file_content(const fs::path& from, const fs::path& to) {
+    Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!in) throw_errno("open", from.string());
+    Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out) throw_errno("create", to.string());
+    for (;;) {
+        const ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, std::size_t{1} << 30, 0);
+        if (n == 0) return;
+        if (n > 0) continue;
+        if (errno == EINTR) continue;
+        if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS) throw_errno("copy_file_range", to.string());
+        break;  // not between these filesystems: bytes through a buffer instead
+    }
+    char buf[65536];
+    while (const std::size_t n = read_some(in.get(), buf, sizeof buf, from.c_str())) write_all(out.get(), buf, n, to.c_str());
+}
+
+class TreeCopier {
+public:
+    void copy(const fs::path& from, const fs::path& to) {
+        DirNames names;
+        names.read(from);
+        for (std::size_t i = 0; i < names.size(); ++i) entry(from / names[i], to / names[i]);
+    }
+
+private:
+    void entry(const fs::path& source, const fs::path& target) {
+        struct stat st {};
+        if (::lstat(source.c_str(), &st) != 0) throw_errno("lstat", source.string());
+        if (S_ISSOCK(st.st_mode)) return;
+        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+            const auto [it, first] = linked_.try_emplace({st.st_dev, st.st_ino}, target);
+            if (!first) {
+                if (::link(it->second.c_str(), target.c_str()) != 0) throw_errno("link", target.string());
+                return;
+            }
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (::mkdir(target.c_str(), 0700) != 0) throw_errno("mkdir", target.string());
+            copy(source, target);
+        } else if (S_ISREG(st.st_mode)) {
+            copy_file_content(source, target);
+        } else if (S_ISLNK(st.st_mode)) {
+            if (::symlink(read_link(source).c_str(), target.c_str()) != 0) throw_errno("symlink", target.string());
+        } else if (::mknod(target.c_str(), st.st_mode, st.st_rdev) != 0) {
+            throw_errno("mknod", target.string());
+        }
+        copy_attributes(source, target, st);
+    }
+
+    std::map<std::pair<dev_t, ino_t>, fs::path> linked_;  // first path of each multiply-linked file
+};
+
+} // namespace
+
+void copy_tree(const fs::path& from, const fs::path& to) { TreeCopier().copy(from, to); }
 
 void make_dirs(const fs::path& path, unsigned mode) {
     std::error_code ec;

@@ -3,6 +3,7 @@
 #include "util/fd.hpp"
 
 #include <cstdint>
+#include <sys/stat.h>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -64,6 +65,15 @@ std::vector<std::string> relative_components(std::string_view raw, std::string_v
 std::vector<std::string> xattr_names(const fs::path& path);
 // One extended attribute of a path (not following a symlink); nullopt when absent.
 std::optional<std::string> get_xattr(const fs::path& path, const std::string& name);
+
+// Owner, mode, xattrs and times of `from` (stat'ed as `st`) onto `to`, times last (setting
+// the others does not move them, but filling a directory did). Symlinks keep the link's own.
+void copy_attributes(const fs::path& from, const fs::path& to, const struct stat& st);
+
+// Copies the tree below directory `from` into the existing directory `to` as `cp -a` does:
+// contents, owners, modes, times, xattrs, symlinks (never followed), device nodes, fifos,
+// and hard links within the tree. Sockets are skipped. `to`'s own attributes are left.
+void copy_tree(const fs::path& from, const fs::path& to);
 
 // Sorted names of `dir`, as strings: for walks that keep them.
 std::vector<std::string> sorted_dir_names(const fs::path& dir);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 using namespace strata::test;
 namespace fs = std::filesystem;
@@ -213,4 +214,42 @@ TEST_CASE("SIGTERM and SIGINT to strata run reach the command, and nothing is le
         for (const auto& entry : fs::directory_iterator(*parent))
             for (const auto& pid : strata_pids) CHECK(entry.path().filename().string().rfind("strata-" + pid + "-", 0) != 0);
     }
+}
+
+TEST_CASE("strata bundle writes a bundle that runc runs as strata run would", "[integration][bundle]") {
+    auto& s = store();
+    if (sh("command -v runc").exit_code != 0) {
+        WARN("runc is not installed: the bundle is not run");
+        return;
+    }
+    ScratchDir dir;
+    const fs::path bundle = dir.path() / "bundle";
+    // What the command sees of itself: identity, environment, privileges, filesystem, masks.
+    const std::string probe = "sh -c 'id; hostname; echo $HELLO $PATH; pwd; "
+                              "grep -E \"^(CapBnd|CapEff|NoNewPrivs|Seccomp):\" /proc/self/status; "
+                              "ls /; stat -c %s /proc/kcore; grep -c \" /tmp tmpfs\" /proc/mounts; "
+                              "echo > /proc/sysrq-trigger || echo ro-sysrq'";
+    const std::string flags = "-u 65534:65534 -e HELLO=world -w /tmp --tmpfs /tmp:size=1m";
+    const auto made = s.strata("bundle " + flags + " busybox " + quote(bundle.string()) + " " + probe);
+    INFO(made.output);
+    REQUIRE(made.exit_code == 0);
+    std::ifstream config_file(bundle / "config.json");
+    const auto config = nlohmann::json::parse(config_file);
+    CHECK(config["process"]["args"][0] == "sh");
+    CHECK(config["process"]["user"]["uid"] == 65534);
+    CHECK(config["root"]["path"] == "rootfs");
+    CHECK(fs::exists(bundle / "rootfs" / "bin" / "busybox"));
+    CHECK(fs::is_symlink(bundle / "rootfs" / "bin" / "sh"));
+
+    const auto with_runc = sh("runc --root " + quote((dir.path() / "runc-state").string()) + " run --bundle " +
+                              quote(bundle.string()) + " strata-bundle-test-" + std::to_string(::getpid()));
+    const auto with_strata = s.strata("run " + flags + " busybox " + probe);
+    INFO("runc:\n" << with_runc.output << "strata:\n" << with_strata.output);
+    CHECK(with_runc.exit_code == 0);
+    CHECK(with_strata.exit_code == 0);
+    CHECK(with_runc.output == with_strata.output);
+    CHECK(with_strata.output.find("uid=65534(nobody)") != std::string::npos);
+    CHECK(with_strata.output.find("ro-sysrq") != std::string::npos);
+
+    CHECK(s.strata("bundle busybox " + quote(bundle.string())).exit_code != 0);  // not over a bundle
 }

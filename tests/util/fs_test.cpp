@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -50,4 +53,30 @@ TEST_CASE("relative_components keeps an entry name inside its root", "[fs]") {
     CHECK(relative_components("..a/b..", "layer") == V{"..a", "b.."});  // only ".." itself climbs
     CHECK_THROWS_WITH(relative_components("/etc/passwd", "layer"), Catch::Contains("absolute") && Catch::Contains("layer"));
     CHECK_THROWS_WITH(relative_components("a/../../b", "destination"), Catch::Contains("'..'") && Catch::Contains("destination"));
+}
+
+TEST_CASE("copy_tree copies as cp -a: content, modes, times, links, fifos, hard links", "[fs]") {
+    TempDir from(fs::temp_directory_path(), "copytree-from-"), to(fs::temp_directory_path(), "copytree-to-");
+    fs::create_directories(from.path() / "d" / "e");
+    std::ofstream(from.path() / "d" / "e" / "f") << "content";
+    REQUIRE(::chmod((from.path() / "d" / "e" / "f").c_str(), 0751) == 0);
+    REQUIRE(::link((from.path() / "d" / "e" / "f").c_str(), (from.path() / "hard").c_str()) == 0);
+    fs::create_symlink("d/e/f", from.path() / "sym");
+    REQUIRE(::mkfifo((from.path() / "fifo").c_str(), 0640) == 0);
+    const struct timespec times[2] = {{100, 0}, {200, 7}};
+    REQUIRE(::utimensat(AT_FDCWD, (from.path() / "d").c_str(), times, 0) == 0);
+
+    copy_tree(from.path(), to.path());
+    CHECK(read_file(to.path() / "d" / "e" / "f") == "content");
+    struct stat f {}, hard {}, d {}, fifo {};
+    REQUIRE(::lstat((to.path() / "d" / "e" / "f").c_str(), &f) == 0);
+    REQUIRE(::lstat((to.path() / "hard").c_str(), &hard) == 0);
+    CHECK((f.st_mode & 07777) == 0751);
+    CHECK(f.st_ino == hard.st_ino);  // still one file
+    CHECK(fs::read_symlink(to.path() / "sym") == "d/e/f");
+    REQUIRE(::lstat((to.path() / "fifo").c_str(), &fifo) == 0);
+    CHECK(S_ISFIFO(fifo.st_mode));
+    REQUIRE(::lstat((to.path() / "d").c_str(), &d) == 0);
+    CHECK(d.st_mtim.tv_sec == 200);
+    CHECK(d.st_mtim.tv_nsec == 7);
 }
