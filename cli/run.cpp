@@ -16,6 +16,7 @@ constexpr int strata_failure_exit = 125;
 struct RunFlags {
     bool rm = true;
     bool interactive = false;
+    bool tty = false;
     double timeout_seconds = 0;
 };
 
@@ -27,6 +28,7 @@ void run_container(CLI::App& cmd, const ContainerFlags& container, const RunFlag
     options.image = rest.front();
     options.command.assign(rest.begin() + 1, rest.end());
     options.interactive = flags.interactive;
+    options.tty = flags.tty;
     if (flags.timeout_seconds < 0) throw Error("--timeout must not be negative");
     if (flags.timeout_seconds > 0)
         options.timeout = std::chrono::milliseconds(static_cast<long long>(flags.timeout_seconds * 1000 + 0.5));
@@ -48,6 +50,7 @@ void add_run_command(CLI::App& app, GlobalOptions& global) {
     cmd->prefix_command();
     cmd->add_flag("--rm", flags->rm, "Remove the container when it exits (the default)");
     cmd->add_flag("-i,--interactive", flags->interactive, "Keep stdin open (without it the container reads /dev/null)");
+    cmd->add_flag("-t,--tty", flags->tty, "Give the command a pseudo-terminal (with -i, typed keys go to it raw)");
     cmd->add_option("--timeout", flags->timeout_seconds, "Kill the container after this many seconds (0: never)");
     add_container_flags(*cmd, container);
     cmd->callback([cmd, container, flags, &global] { run_container(*cmd, *container, *flags, global); });

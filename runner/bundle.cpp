@@ -150,7 +150,7 @@ void write_bundle(store::Store& store, const RunOptions& options, const fs::path
     }
     const fs::path anonymous_volumes = dir / "volumes";
     make_dirs(anonymous_volumes);
-    for (const auto& request : options.mounts) spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes));
+    for (const auto& request : options.mounts) spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, rootfs));
     if (spec.network_files) {
         auto identity = sandbox::network_identity_mounts(spec, fs::absolute(dir) / "etc");
         spec.mounts.insert(spec.mounts.begin(), identity.begin(), identity.end());

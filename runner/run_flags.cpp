@@ -59,7 +59,8 @@ MountRequest parse_volume_flag(const std::string& text) {
             for (const auto& option : split(parts[2], ',')) {
                 if (option == "ro") request.read_only = true;
                 else if (option == "rw") request.read_only = false;
-                else if (option == "z" || option == "Z" || option == "nocopy") continue;
+                else if (option == "nocopy") request.copy_image_content = false;
+                else if (option == "z" || option == "Z") continue;
                 else throw Error(flag + ": unknown option '" + option + "' (ro, rw, z, Z, nocopy)");
             }
         }
@@ -85,7 +86,8 @@ MountRequest parse_mount_flag(const std::string& text) {
             request.read_only = eq == std::string::npos || value == "true" || value == "1";
         else if (key == "tmpfs-size") request.size_bytes = parse_ram_bytes(value);
         else if (key == "tmpfs-mode") request.mode = parse_mode(value, flag);
-        else if (key == "bind-propagation" || key == "consistency" || key == "volume-nocopy") continue;
+        else if (key == "volume-nocopy") request.copy_image_content = !(eq == std::string::npos || value == "true" || value == "1");
+        else if (key == "bind-propagation" || key == "consistency") continue;
         else throw Error(flag + ": unknown key '" + key + "'");
     }
     if (type == "bind") {
@@ -128,7 +130,36 @@ MountRequest parse_tmpfs_flag(const std::string& text) {
     return request;
 }
 
-sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, const fs::path& anonymous_parent) {
+namespace {
+
+// The image's directory at `target` below `image_root`, if every component of the way is a
+// real directory: a symlink could lead out of the image (to the host), so none is followed.
+std::optional<fs::path> image_dir_at(const fs::path& image_root, const std::string& target) {
+    fs::path at = image_root;
+    for (const auto& part : fs::path(target).lexically_normal().relative_path()) {
+        if (part == "..") return std::nullopt;
+        at /= part;
+        struct stat st {};
+        if (::lstat(at.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+    }
+    return at;
+}
+
+// docker's rule: a volume that is empty when mounted gets the image's files at its target
+// (with their owners and modes, and the directory's own).
+void fill_from_image(const fs::path& volume, const fs::path& image_root, const std::string& target) {
+    if (image_root.empty() || !fs::is_empty(volume)) return;
+    const auto source = image_dir_at(image_root, target);
+    if (!source) return;
+    copy_tree(*source, volume);
+    struct stat st {};
+    if (::lstat(source->c_str(), &st) == 0) copy_attributes(*source, volume, st);
+}
+
+} // namespace
+
+sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, const fs::path& anonymous_parent,
+                             const fs::path& image_root) {
     sandbox::Mount mount;
     mount.target = request.target;
     switch (request.kind) {
@@ -146,6 +177,7 @@ sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, c
         } else {
             mount.source = store.volume_dir(request.source);
         }
+        if (request.copy_image_content) fill_from_image(mount.source, image_root, request.target);
         break;
     case MountRequest::Kind::bind: {
         mount.source = request.source;

@@ -20,6 +20,7 @@ struct MountRequest {
     std::string target;  // absolute, in the container
     bool read_only = false;
     bool create_source = false;  // -v makes a missing host directory; --mount refuses it
+    bool copy_image_content = true;  // volume: an empty one is filled from the image (nocopy: not)
     std::optional<std::int64_t> size_bytes;  // tmpfs
     unsigned mode = 01777;                   // tmpfs
 };
@@ -33,9 +34,12 @@ MountRequest parse_mount_flag(const std::string& text);
 MountRequest parse_tmpfs_flag(const std::string& text);
 
 // The sandbox's mount for a request: a named volume becomes its store directory, an
-// anonymous one a directory under `anonymous_parent` (gone with the container). Throws
-// when a --mount bind source is missing.
-sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, const std::filesystem::path& anonymous_parent);
+// anonymous one a directory under `anonymous_parent` (gone with the container). A volume
+// that is empty gets what the image holds at the target, as docker fills it, read from
+// `image_root` (the image's files, e.g. a read-only view of its layers; empty: no copy).
+// Throws when a --mount bind source is missing.
+sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, const std::filesystem::path& anonymous_parent,
+                             const std::filesystem::path& image_root = {});
 
 // --env-file: KEY=VALUE lines (the value verbatim, quotes included), KEY alone to take the
 // host's value, '#' comments and blank lines skipped. Throws naming file:line.

@@ -1,9 +1,12 @@
 #include "runner/runner.hpp"
 
+#include "sandbox/view.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 namespace strata::runner {
 
@@ -73,6 +76,21 @@ std::vector<std::string> container_env(const json& image_config, const std::vect
     return env;
 }
 
+void mount_requests(sandbox::Spec& spec, store::Store& store, const std::vector<MountRequest>& requests,
+                    const fs::path& anonymous_volumes, const fs::path& view_dir) {
+    const bool has_volume = std::any_of(requests.begin(), requests.end(),
+                                        [](const MountRequest& r) { return r.kind == MountRequest::Kind::volume; });
+    std::optional<sandbox::ReadOnlyView> image;  // only to fill new volumes from
+    if (has_volume) {
+        // Seen only by this process: mounted in a namespace of its own.
+        sandbox::enter_private_mount_namespace();
+        make_dirs(view_dir);
+        image.emplace(spec.lower_dirs, view_dir);
+    }
+    for (const auto& request : requests)
+        spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, image ? image->path() : fs::path()));
+}
+
 sandbox::Spec container_spec(store::Store& store, const RunOptions& options) {
     const auto descriptor = store.resolve(options.image);
     if (!descriptor) throw Error("image '" + options.image + "' is not in the store");
@@ -104,6 +122,7 @@ sandbox::Spec container_spec(store::Store& store, const RunOptions& options) {
 int run(store::Store& store, const RunOptions& options, std::ostream& diagnostics) {
     sandbox::Spec spec = container_spec(store, options);
     if (!options.interactive) spec.stdin_fd = -1;  // as docker without -i: /dev/null
+    spec.terminal = options.tty;
     spec.forward_signals = true;  // Ctrl-C and kill reach the command, as with docker run
     spec.timeout = options.timeout;
 
@@ -115,7 +134,7 @@ int run(store::Store& store, const RunOptions& options, std::ostream& diagnostic
     spec.state_dir = container.path() / "state";
     const fs::path anonymous_volumes = container.path() / "volumes";
     for (const auto& dir : {spec.upper_dir, spec.work_dir, spec.state_dir, anonymous_volumes}) make_dirs(dir);
-    for (const auto& request : options.mounts) spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes));
+    mount_requests(spec, store, options.mounts, anonymous_volumes, container.path() / "image");
 
     const sandbox::Result result = sandbox::run(spec);
     if (!result.exec_error.empty()) diagnostics << "strata: error: " << result.exec_error << "\n";

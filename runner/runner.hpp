@@ -29,6 +29,7 @@ struct RunOptions {
     bool read_only = false;             // --read-only root filesystem
     std::string network = "host";       // --network: host, or none (only loopback)
     bool interactive = false;           // -i: stdin is the container's; else /dev/null
+    bool tty = false;                   // -t: the command's stdio is a pseudo-terminal
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: killed after this long
 };
 
@@ -40,6 +41,12 @@ std::vector<std::string> container_env(const nlohmann::json& image_config, const
 // The sandbox spec for the image and options, but for the directories and mounts of one
 // run: process, user, limits, privileges, network. Unpacks missing snapshots.
 sandbox::Spec container_spec(store::Store& store, const RunOptions& options);
+
+// Adds the sandbox mounts for -v/--mount/--tmpfs requests to spec: anonymous volumes go
+// under anonymous_volumes; new volumes are filled from the image, read through a view
+// mounted at view_dir (in a private mount namespace this process enters).
+void mount_requests(sandbox::Spec& spec, store::Store& store, const std::vector<MountRequest>& requests,
+                    const std::filesystem::path& anonymous_volumes, const std::filesystem::path& view_dir);
 
 // Runs the container to completion with this process's stdio and returns its exit code
 // (126/127 when the command cannot be executed, as docker does).

@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -182,6 +183,12 @@ void child_confine_init(const ChildPlan& plan) noexcept {
 void child_exec_command(const ChildPlan& plan) noexcept {
     reset_signals();
     setup_stdio(plan);
+    if (plan.terminal) {
+        // A session of its own whose controlling terminal is the pty: job control and
+        // Ctrl-C inside the container work as on any terminal.
+        if (::setsid() < 0) child_fail(plan, "terminal", errno, "setsid");
+        if (::ioctl(0, TIOCSCTTY, 0) != 0) child_fail(plan, "terminal", errno, "make the pty the controlling terminal");
+    }
     // The bounding set first, while CAP_SETPCAP is still held; the identity switch next,
     // while CAP_SETUID/SETGID are (even with --cap-drop ALL); then the final sets. A switch
     // to a non-root uid has already emptied permitted and effective, as runc leaves them.

@@ -62,6 +62,8 @@ struct ChildPlan {
     std::size_t group_count = 0;
 
     int stdio[3] = {-1, -1, -1};  // -1: /dev/null
+    bool terminal = false;        // stdio is a pty slave: the command's controlling terminal
+    int devpts_fd = -1;           // a detached devpts (the terminal's) to attach as /dev/pts; -1: mount one
 
     // Privileges (privileges.hpp). When privileged, none of these apply: the command keeps
     // every capability, gets no seccomp filter, no no_new_privs, and /proc is not masked.

@@ -53,8 +53,15 @@ void mount_dev(const ChildPlan& plan) noexcept {
     for (const auto& device : devices) bind_device(plan, device[0], device[1]);
 
     must(plan, ::mkdir("dev/pts", 0755), "dev", "mkdir", "/dev/pts");
-    must(plan, ::mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-         "dev", "mount devpts", "/dev/pts");
+    // With a terminal, the devpts the parent made its pty in: the command's tty is then
+    // /dev/pts/0 as the container sees it.
+    if (plan.devpts_fd >= 0) {
+        must(plan, ::move_mount(plan.devpts_fd, "", AT_FDCWD, "dev/pts", MOVE_MOUNT_F_EMPTY_PATH), "dev", "attach devpts",
+             "/dev/pts");
+    } else {
+        must(plan, ::mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+             "dev", "mount devpts", "/dev/pts");
+    }
     must(plan, ::mkdir("dev/shm", 01777), "dev", "mkdir", "/dev/shm");
     must(plan, ::mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"), "dev",
          "mount tmpfs", "/dev/shm");

@@ -14,15 +14,19 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <chrono>
 #include <linux/capability.h>
 #include <optional>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace strata::sandbox {
@@ -164,9 +168,11 @@ private:
 // destructor drops any that came after the container ended and restores the old mask.
 class ForwardedSignals {
 public:
-    ForwardedSignals() {
+    // window_changes: SIGWINCH too, for a terminal's size (not forwarded: see Terminal).
+    explicit ForwardedSignals(bool window_changes) {
         sigemptyset(&set_);
         for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set_, sig);
+        if (window_changes) sigaddset(&set_, SIGWINCH);
         if (const int rc = ::pthread_sigmask(SIG_BLOCK, &set_, &old_); rc != 0) throw_error_code("pthread_sigmask", "run", rc);
         fd_ = Fd(::signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
         if (!fd_) {
@@ -194,25 +200,118 @@ private:
     Fd fd_;
 };
 
+// Spec.terminal: a pty whose slave is the command's stdio, relayed to ours.
+class Terminal {
+public:
+    // The pty comes from a devpts instance made here and attached as the container's
+    // /dev/pts (as runc's console socket arranges), so that the command's terminal is a
+    // device the container can name (/dev/pts/0), not one of the host's.
+    Terminal(int in_fd, int out_fd) : in_(in_fd), out_(out_fd) {
+        Fd context(::fsopen("devpts", FSOPEN_CLOEXEC));
+        if (!context) throw_errno("fsopen", "devpts");
+        for (const auto& [key, value] : {std::pair{"ptmxmode", "0666"}, {"mode", "0620"}, {"gid", "5"}})
+            if (::fsconfig(context.get(), FSCONFIG_SET_STRING, key, value, 0) != 0) throw_errno("fsconfig", std::string("devpts ") + key);
+        if (::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) throw_errno("fsconfig", "create devpts");
+        devpts_ = Fd(::fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC));
+        if (!devpts_) throw_errno("fsmount", "devpts");
+        master_ = Fd(::openat(devpts_.get(), "ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!master_) throw_errno("open", "devpts/ptmx");
+        int unlock = 0;
+        if (::ioctl(master_.get(), TIOCSPTLCK, &unlock) != 0) throw_errno("unlockpt", "devpts/ptmx");
+        slave_ = Fd(::ioctl(master_.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!slave_) throw_errno("open the pty's peer", "devpts");
+        update_window_size();
+        // Keys go to the container as typed (Ctrl-C included, which its terminal turns
+        // into SIGINT), as docker run -it does; restored afterwards.
+        if (in_ >= 0 && ::isatty(in_) && ::tcgetattr(in_, &saved_) == 0) {
+            termios raw = saved_;
+            ::cfmakeraw(&raw);
+            restore_ = ::tcsetattr(in_, TCSANOW, &raw) == 0;
+        }
+    }
+    Terminal(const Terminal&) = delete;
+    Terminal& operator=(const Terminal&) = delete;
+    ~Terminal() {
+        if (restore_) ::tcsetattr(in_, TCSANOW, &saved_);
+    }
+
+    int slave() const { return slave_.get(); }
+    int devpts() const { return devpts_.get(); }
+    // The child has its copies: EIO at the master once the command and its children are gone.
+    void close_child_ends() {
+        slave_.reset();
+        devpts_.reset();
+    }
+    int master() const { return master_open_ ? master_.get() : -1; }
+    int input() const { return in_open_ ? in_ : -1; }
+
+    void update_window_size() {
+        winsize size {};
+        if (::ioctl(out_, TIOCGWINSZ, &size) != 0 || size.ws_row == 0) {
+            size.ws_row = 24;
+            size.ws_col = 80;
+        }
+        ::ioctl(master_.get(), TIOCSWINSZ, &size);
+    }
+
+    // The container's output to ours.
+    void pump_output() {
+        char buf[65536];
+        const ssize_t n = ::read(master_.get(), buf, sizeof buf);
+        if (n > 0) return write_all(out_, buf, static_cast<std::size_t>(n), "container terminal output");
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+        master_open_ = false;  // EIO: no process has the terminal open any more
+    }
+
+    // Our input to the container; at its end, the terminal's end-of-file character.
+    void pump_input() {
+        char buf[4096];
+        const ssize_t n = ::read(in_, buf, sizeof buf);
+        if (n > 0) return write_all(master_.get(), buf, static_cast<std::size_t>(n), "container terminal input");
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+        in_open_ = false;
+        const char eof = 4;  // ^D, VEOF in a cooked terminal
+        (void)!::write(master_.get(), &eof, 1);
+    }
+
+    // What the command wrote before it ended.
+    void drain() {
+        pollfd ready{master_.get(), POLLIN, 0};
+        while (master_open_ && ::poll(&ready, 1, 0) > 0 && (ready.revents & (POLLIN | POLLHUP))) pump_output();
+    }
+
+private:
+    int in_, out_;
+    Fd devpts_, master_, slave_;
+    bool master_open_ = true, in_open_ = true;
+    termios saved_ {};
+    bool restore_ = false;
+};
+
 struct Supervised {
     std::vector<ChildReport> reports;
     bool timed_out = false;
 };
 
 // Until the report pipe closes (init has exited): collects reports, forwards signals to
-// init (which passes them to the command), and kills the whole container at the deadline.
-Supervised supervise(int report_fd, pid_t init, ForwardedSignals* signals, std::optional<std::chrono::milliseconds> timeout) {
+// init (which passes them to the command), relays a terminal, and kills the whole
+// container at the deadline.
+Supervised supervise(int report_fd, pid_t init, ForwardedSignals* signals, Terminal* terminal,
+                     std::optional<std::chrono::milliseconds> timeout) {
     ReportReader reader;
     Supervised out;
     const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
     for (;;) {
-        pollfd fds[2] = {{report_fd, POLLIN, 0}, {signals ? signals->fd() : -1, POLLIN, 0}};
+        pollfd fds[4] = {{report_fd, POLLIN, 0},
+                         {signals ? signals->fd() : -1, POLLIN, 0},
+                         {terminal ? terminal->master() : -1, POLLIN, 0},
+                         {terminal ? terminal->input() : -1, POLLIN, 0}};
         int wait_ms = -1;
         if (timeout && !out.timed_out) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             wait_ms = static_cast<int>(std::max<long long>(0, left.count()));
         }
-        const int ready = ::poll(fds, 2, wait_ms);
+        const int ready = ::poll(fds, 4, wait_ms);
         if (ready < 0) {
             if (errno == EINTR) continue;
             throw_errno("poll", "sandbox report pipe");
@@ -222,10 +321,20 @@ Supervised supervise(int report_fd, pid_t init, ForwardedSignals* signals, std::
             ::kill(init, SIGKILL);  // init's death ends every process in its PID namespace
             continue;
         }
-        if (signals && (fds[1].revents & POLLIN))
-            while (const int sig = signals->next()) ::kill(init, sig);
+        if (signals && (fds[1].revents & POLLIN)) {
+            while (const int sig = signals->next()) {
+                if (sig == SIGWINCH) {
+                    if (terminal) terminal->update_window_size();  // the kernel tells the command
+                } else {
+                    ::kill(init, sig);
+                }
+            }
+        }
+        if (terminal && fds[2].revents != 0) terminal->pump_output();
+        if (terminal && fds[3].revents != 0) terminal->pump_input();
         if (fds[0].revents != 0 && !reader.read_some(report_fd)) break;
     }
+    if (terminal) terminal->drain();
     out.reports = std::move(reader.reports);
     return out;
 }
@@ -362,9 +471,13 @@ Result run(const Spec& spec) {
     plan.gid = spec.gid;
     plan.groups = spec.groups.data();
     plan.group_count = spec.groups.size();
-    plan.stdio[0] = spec.stdin_fd;
-    plan.stdio[1] = spec.stdout_fd;
-    plan.stdio[2] = spec.stderr_fd;
+    std::optional<Terminal> terminal;
+    if (spec.terminal) terminal.emplace(spec.stdin_fd, spec.stdout_fd);
+    plan.stdio[0] = terminal ? terminal->slave() : spec.stdin_fd;
+    plan.stdio[1] = terminal ? terminal->slave() : spec.stdout_fd;
+    plan.stdio[2] = terminal ? terminal->slave() : spec.stderr_fd;
+    plan.terminal = spec.terminal;
+    plan.devpts_fd = terminal ? terminal->devpts() : -1;
     plan.privileged = spec.privileged;
     plan.last_cap = privileges.last_cap;
     plan.bounding_caps = privileges.capabilities;
@@ -374,7 +487,8 @@ Result run(const Spec& spec) {
     plan.argv = argv.get();
     plan.envp = envp.get();
     plan.exec_candidates = candidates.get();
-    std::vector<int> keep = {plan.error_fd, plan.sync_fd, plan.overlay_fd, spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
+    std::vector<int> keep = {plan.error_fd, plan.sync_fd, plan.overlay_fd, plan.stdio[0], plan.stdio[1], plan.stdio[2],
+                             plan.devpts_fd};
     for (int fd : mounts.fds()) keep.push_back(fd);
     keep.erase(std::remove(keep.begin(), keep.end(), -1), keep.end());
     std::sort(keep.begin(), keep.end());
@@ -383,7 +497,7 @@ Result run(const Spec& spec) {
     plan.keep_count = keep.size();
 
     std::optional<ForwardedSignals> signals;
-    if (spec.forward_signals) signals.emplace();  // before clone: none may slip past
+    if (spec.forward_signals) signals.emplace(spec.terminal);  // before clone: none may slip past
     ChildProcess child(clone_child(!spec.host_network));
     if (child.pid() == 0) child_main(plan);
 
@@ -393,10 +507,12 @@ Result run(const Spec& spec) {
     sync.read.reset();
     overlay.mount_fd.reset();
     mounts.close_fds();
+    if (terminal) terminal->close_child_ends();
     if (cgroup) cgroup->add_process(child.pid());
     release_child(sync.write);
 
-    const Supervised supervised = supervise(reports.read.get(), child.pid(), signals ? &*signals : nullptr, spec.timeout);
+    const Supervised supervised =
+        supervise(reports.read.get(), child.pid(), signals ? &*signals : nullptr, terminal ? &*terminal : nullptr, spec.timeout);
     Result result = interpret(supervised.reports, child.wait());
     result.timed_out = supervised.timed_out;
     if (cgroup) {

@@ -87,6 +87,11 @@ struct Spec {
     bool forward_signals = false;
     // The whole container is killed (SIGKILL) when it runs longer; Result.timed_out says so.
     std::optional<std::chrono::milliseconds> timeout;
+    // docker's -t: the command's stdin, stdout and stderr are a new pseudo-terminal, its
+    // controlling terminal; run() relays between it and stdin_fd (unless -1) and stdout_fd,
+    // with the window size of stdout_fd's terminal (24x80 when it is none), kept current
+    // on SIGWINCH, and stdin_fd's terminal in raw mode meanwhile.
+    bool terminal = false;
     // Where the container's stdio goes; -1 means /dev/null.
     int stdin_fd = 0;
     int stdout_fd = 1;

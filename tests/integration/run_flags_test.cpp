@@ -90,6 +90,12 @@ TEST_CASE("a named volume outlives its container; an anonymous one does not", "[
     CHECK(read_text(s.root / "volumes" / "notes" / "_data" / "n") == "kept\n");
     CHECK(s.strata("run -v ../escape:/x busybox true").exit_code == 125);
 
+    // A new volume starts with what the image has at its target, as docker's do (unless nocopy).
+    CHECK(s.strata("run -v etc-copy:/etc busybox head -n1 /etc/passwd").output == "root:x:0:0:root:/root:/bin/sh\n");
+    CHECK(fs::exists(s.root / "volumes" / "etc-copy" / "_data" / "group"));
+    CHECK(s.strata("run -v etc-empty:/etc:nocopy busybox ls /etc").output.empty());
+    CHECK(s.strata("run -v /etc busybox cat /etc/group").output.find("root:x:0:") == 0);
+
     REQUIRE(s.strata("run -v /scratch busybox sh -c 'echo tmp > /scratch/t && cat /scratch/t'").output == "tmp\n");
     CHECK(s.strata("run -v /scratch busybox ls /scratch").output.empty());  // a new one each run
 }
@@ -225,10 +231,11 @@ TEST_CASE("strata bundle writes a bundle that runc runs as strata run would", "[
     ScratchDir dir;
     const fs::path bundle = dir.path() / "bundle";
     // What the command sees of itself: identity, environment, privileges, filesystem, masks.
-    const std::string probe = "sh -c 'id; hostname; echo $HELLO $PATH; pwd; "
+    // One stream (2>&1 inside): runc copies the container's stdout and stderr apart.
+    const std::string probe = "sh -c '{ id; hostname; echo $HELLO $PATH; pwd; "
                               "grep -E \"^(CapBnd|CapEff|NoNewPrivs|Seccomp):\" /proc/self/status; "
                               "ls /; stat -c %s /proc/kcore; grep -c \" /tmp tmpfs\" /proc/mounts; "
-                              "echo > /proc/sysrq-trigger || echo ro-sysrq'";
+                              "echo > /proc/sysrq-trigger || echo ro-sysrq; } 2>&1'";
     const std::string flags = "-u 65534:65534 -e HELLO=world -w /tmp --tmpfs /tmp:size=1m";
     const auto made = s.strata("bundle " + flags + " busybox " + quote(bundle.string()) + " " + probe);
     INFO(made.output);
@@ -252,4 +259,55 @@ TEST_CASE("strata bundle writes a bundle that runc runs as strata run would", "[
     CHECK(with_strata.output.find("ro-sysrq") != std::string::npos);
 
     CHECK(s.strata("bundle busybox " + quote(bundle.string())).exit_code != 0);  // not over a bundle
+}
+
+TEST_CASE("strata run killed with SIGKILL leaves nothing the next run does not clear", "[integration][run]") {
+    auto& s = store();
+    ScratchDir dir;
+    const std::string out = quote((dir.path() / "out").string());
+    // strata itself is killed, not the container: init dies with it (PDEATHSIG), and the
+    // cgroup and container directory it made are left for the next strata to remove.
+    const auto r = sh(s.cmd("run -m 64m busybox sh -c 'echo ready; sleep 31'") + " > " + out + " 2>&1 & pid=$!; " +
+                      "for i in $(seq 200); do grep -q ready " + out + " && break; sleep 0.05; done; " +
+                      "kill -KILL $pid; wait $pid; echo \"status=$? pid=$pid\"");
+    INFO(r.output);
+    REQUIRE(r.output.find("status=137") != std::string::npos);
+    const auto at = r.output.find("pid=");
+    const std::string killed = r.output.substr(at + 4, r.output.find('\n', at) - at - 4);
+    REQUIRE(s.strata("run busybox true").exit_code == 0);  // the next run sweeps
+    for (const char* controller : {"memory", "pids"}) {
+        const auto parent = own_cgroup_dir(controller);
+        if (!parent) continue;
+        for (const auto& entry : fs::directory_iterator(*parent))
+            CHECK(entry.path().filename().string().rfind("strata-" + killed + "-", 0) != 0);
+    }
+    // No process of that container is left either: its sleep died with init.
+    bool sleeper_left = false;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        std::ifstream cmdline(entry.path() / "cmdline");
+        const std::string text((std::istreambuf_iterator<char>(cmdline)), {});
+        if (text == std::string("sleep\0" "31\0", 9)) sleeper_left = true;
+    }
+    CHECK_FALSE(sleeper_left);
+    std::size_t leftovers = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(s.root / "tmp"))
+        if (entry.path().filename().string().rfind("container-", 0) == 0) ++leftovers;
+    CHECK(leftovers == 0);
+}
+
+TEST_CASE("-t gives the command a terminal of its own; -i -t relays input to it", "[integration][run]") {
+    auto& s = store();
+    // Not a terminal here (a pipe): 24x80, as docker uses then. Terminal output ends lines with CRLF.
+    const auto t = s.strata("run -t busybox sh -c 'test -t 0 && test -t 1 && echo both-ttys; stty size; tty'");
+    INFO(t.output);
+    CHECK(t.exit_code == 0);
+    CHECK(t.output.find("both-ttys\r\n") != std::string::npos);
+    CHECK(t.output.find("24 80\r\n") != std::string::npos);
+    CHECK(t.output.find("/dev/pts/0\r\n") != std::string::npos);  // the container's own devpts
+
+    const auto it = sh("printf 'typed-line\\n' | " + s.cmd("run -i -t busybox sh -c 'read line; echo got:$line'"));
+    INFO(it.output);
+    CHECK(it.exit_code == 0);
+    CHECK(it.output.find("got:typed-line\r\n") != std::string::npos);
+    CHECK(s.strata("run -t busybox sh -c 'exit 5'").exit_code == 5);
 }

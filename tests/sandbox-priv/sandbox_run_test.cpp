@@ -9,6 +9,7 @@
 #include "util/fs.hpp"
 
 #include <csignal>
+#include <ctime>
 #include <fcntl.h>
 #include <future>
 #include <thread>
@@ -456,6 +457,21 @@ TEST_CASE("the container cannot mount or make namespaces", "[sandbox-priv][privi
     admin.spec.cap_add = {"SYS_ADMIN"};
     REQUIRE(admin.run().exit_code == 0);
     CHECK(admin.stdout_text() == "both-worked\n");
+}
+
+TEST_CASE("the container cannot reboot, load modules or set the host's clock", "[sandbox-priv][privileges]") {
+    // As root in the container, with docker's default capabilities.
+    Box box({"sh", "-c",
+             "reboot -f -n || echo reboot-refused; "
+             "insmod /bin/busybox || echo insmod-refused; "
+             // busybox date reports the refusal but exits 0
+             "date -s 2001-01-01 2>&1 | grep -q 'not permitted' && echo clock-refused; "
+             "echo still-running"});
+    const auto before = std::time(nullptr);
+    const auto result = box.run();
+    CHECK(result.exit_code == 0);
+    CHECK(box.stdout_text() == "reboot-refused\ninsmod-refused\nclock-refused\nstill-running\n");
+    CHECK(std::time(nullptr) >= before);  // the host's clock did not go back to 2001
 }
 
 TEST_CASE("kernel files are masked and /proc/sys is read-only", "[sandbox-priv][privileges]") {
