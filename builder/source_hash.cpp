@@ -62,6 +62,61 @@ char type_of(mode_t mode) {
 
 constexpr std::size_t hex_size = 64;
 
+std::string read_link_at(int dir_fd, const char* name, const std::string& shown) {
+    std::string target(256, '\0');
+    for (;;) {
+        const ssize_t n = ::readlinkat(dir_fd, name, target.data(), target.size());
+        if (n < 0) throw_errno("readlink", shown);
+        if (static_cast<std::size_t>(n) < target.size()) {
+            target.resize(static_cast<std::size_t>(n));
+            return target;
+        }
+        target.resize(target.size() * 2);  // possibly truncated: again with more room
+    }
+}
+
+// One entry as a record and as a listing line.
+struct EntryRef {
+    int dir_fd;
+    const char* name;     // in dir_fd
+    std::string_view record_name;  // "." for the source itself
+    const std::string& rel;
+    const std::string& shown;  // its host path, for errors
+    const struct stat& st;
+};
+
+// Appends the entry's record to `records` (for a directory, hex_size '0's where its digest
+// goes once known) and returns its listing description ("f0644 <sha256>").
+std::string append_record(std::string& records, const EntryRef& e, const HashOptions& options, FileDigests& files,
+                          std::string& hex, std::size_t& cursor) {
+    const char type = type_of(e.st.st_mode);
+    records.append(e.record_name).push_back('\0');
+    records += type;
+    if (options.include_mode) records += std::to_string(e.st.st_mode & 07777);
+    records += '\0';
+    std::string description(1, type);
+    if (options.include_mode) description += octal_mode(e.st.st_mode);
+    switch (type) {
+    case 'd': records.append(hex_size, '0'); break;
+    case 'l': {
+        const std::string target = read_link_at(e.dir_fd, e.name, e.shown);
+        records += target;
+        description += " -> " + target;
+        break;
+    }
+    case 'f':
+        files.content_digest(e.dir_fd, e.name, e.rel, e.shown, e.st, hex, cursor);
+        records += hex;
+        description += " " + hex;
+        break;
+    default:
+        records += std::to_string(e.st.st_rdev);
+        description += " rdev=" + std::to_string(e.st.st_rdev);
+    }
+    records += '\n';
+    return description;
+}
+
 // What every directory of one walk shares.
 struct Walk {
     const ContextFilter& filter;
@@ -153,48 +208,10 @@ private:
 
     // Appends the entry's record (a placeholder for a directory's digest) and lists it.
     void record(int dir_fd, const char* name_c, std::string_view name, const struct stat& st) {
-        const char type = type_of(st.st_mode);
-        records_.append(name).push_back('\0');
-        records_ += type;
-        if (walk_.options.include_mode) records_ += std::to_string(st.st_mode & 07777);
-        records_ += '\0';
-        std::string detail;  // what the listing shows after the type and mode
-        switch (type) {
-        case 'd': records_.append(hex_size, '0'); break;
-        case 'l': {
-            const std::string target = read_link_at(dir_fd, name_c);
-            records_ += target;
-            detail = " -> " + target;
-            break;
-        }
-        case 'f':
-            walk_.files.content_digest(dir_fd, name_c, rel_, shown(), st, hex_, cursor_);
-            records_ += hex_;
-            detail = " " + hex_;
-            break;
-        default:
-            records_ += std::to_string(st.st_rdev);
-            detail = " rdev=" + std::to_string(st.st_rdev);
-        }
-        records_ += '\n';
-        if (walk_.listing) {
-            std::string description(1, type);
-            if (walk_.options.include_mode) description += octal_mode(st.st_mode);
-            walk_.listing->push_back({rel_, description + detail});
-        }
-    }
-
-    std::string read_link_at(int dir_fd, const char* name) const {
-        std::string target(256, '\0');
-        for (;;) {
-            const ssize_t n = ::readlinkat(dir_fd, name, target.data(), target.size());
-            if (n < 0) throw_errno("readlink", shown());
-            if (static_cast<std::size_t>(n) < target.size()) {
-                target.resize(static_cast<std::size_t>(n));
-                return target;
-            }
-            target.resize(target.size() * 2);  // possibly truncated: again with more room
-        }
+        const std::string shown_path = shown();
+        const std::string description =
+            append_record(records_, {dir_fd, name_c, name, rel_, shown_path, st}, walk_.options, walk_.files, hex_, cursor_);
+        if (walk_.listing) walk_.listing->push_back({rel_, description});
     }
 
     Walk& walk_;
@@ -222,41 +239,14 @@ std::string hash_tree(const CopySource& source, const ContextFilter& filter, con
     std::optional<ForkJoin> pool;
     if (!listing && S_ISDIR(st.st_mode)) pool.emplace(walk_threads());
     Walk walk{filter, options, files, listing, root, pool ? &*pool : nullptr};
-    const char type = type_of(st.st_mode);
-    std::string own = std::string(".") + '\0' + type;
-    if (options.include_mode) own += std::to_string(st.st_mode & 07777);
-    own += '\0';
-    std::string description(1, type);
-    if (options.include_mode) description += octal_mode(st.st_mode);
     const std::size_t listed_at = listing ? listing->size() : 0;
-    if (listing) listing->push_back({source.rel.empty() ? "." : source.rel, description});
-    std::string detail;
-    switch (type) {
-    case 'd': {
-        const std::string digest = DirHasher(walk, ".", source.rel).run(AT_FDCWD, root.c_str());
-        own += digest;
-        break;
-    }
-    case 'l': {
-        const std::string target = read_link(root);
-        own += target;
-        detail = " -> " + target;
-        break;
-    }
-    case 'f': {
-        std::string hex;
-        std::size_t cursor = 0;
-        files.content_digest(AT_FDCWD, root.c_str(), source.rel, root, st, hex, cursor);
-        own += hex;
-        detail = " " + hex;
-        break;
-    }
-    default:
-        own += std::to_string(st.st_rdev);
-        detail = " rdev=" + std::to_string(st.st_rdev);
-    }
-    own += '\n';
-    if (listing) (*listing)[listed_at].description += detail;
+    if (listing) listing->push_back({source.rel.empty() ? "." : source.rel, ""});  // before its children
+    std::string own, hex;
+    std::size_t cursor = 0;
+    const std::string description =
+        append_record(own, {AT_FDCWD, root.c_str(), ".", source.rel, root, st}, options, files, hex, cursor);
+    if (listing) (*listing)[listed_at].description = description;
+    if (S_ISDIR(st.st_mode)) own.replace(own.size() - hex_size - 1, hex_size, DirHasher(walk, ".", source.rel).run(AT_FDCWD, root.c_str()));
     return "sha256:" + sha256_hex(own);
 }
 
