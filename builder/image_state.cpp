@@ -111,15 +111,6 @@ ImageState state_from_image(const store::Image& image) {
     return state;
 }
 
-std::string format_rfc3339(long long seconds) {
-    std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm {};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::string oci_architecture() {
     struct utsname u {};
     ::uname(&u);

@@ -3,6 +3,7 @@
 // chain under it. Every metadata instruction edits `config`; RUN and COPY append a layer.
 #include "parser/buildfile.hpp"
 #include "store/store.hpp"
+#include "util/units.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -45,7 +46,7 @@ ImageState scratch_state(const std::string& created);
 ImageState state_from_image(const store::Image& image);
 
 // "2026-11-29T20:08:53Z"
-std::string format_rfc3339(long long seconds_since_epoch);
+using strata::format_rfc3339;  // util/units.hpp
 std::string oci_architecture();  // uname machine in GOARCH words: amd64, arm64, ...
 
 } // namespace strata::builder

@@ -16,6 +16,7 @@ struct GlobalOptions {
 void add_build_command(CLI::App& app, GlobalOptions& global);
 void add_run_command(CLI::App& app, GlobalOptions& global);
 void add_bundle_command(CLI::App& app, GlobalOptions& global);  // bundle.cpp
+void add_container_commands(CLI::App& app, GlobalOptions& global);  // containers.cpp: commit, rm, ps
 void add_images_command(CLI::App& app, GlobalOptions& global);
 void add_parse_command(CLI::App& app, GlobalOptions& global);
 void add_du_command(CLI::App& app, GlobalOptions& global);     // du.cpp

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     add_build_command(app, global);
     add_run_command(app, global);
     add_bundle_command(app, global);
+    add_container_commands(app, global);
     add_images_command(app, global);
     add_parse_command(app, global);
     add_du_command(app, global);

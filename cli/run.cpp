@@ -18,6 +18,7 @@ struct RunFlags {
     bool interactive = false;
     bool tty = false;
     double timeout_seconds = 0;
+    std::string name;
 };
 
 void run_container(CLI::App& cmd, const ContainerFlags& container, const RunFlags& flags, GlobalOptions& global) {
@@ -29,6 +30,8 @@ void run_container(CLI::App& cmd, const ContainerFlags& container, const RunFlag
     options.command.assign(rest.begin() + 1, rest.end());
     options.interactive = flags.interactive;
     options.tty = flags.tty;
+    options.name = flags.name;
+    options.remove = cmd.count("--rm") > 0;
     if (flags.timeout_seconds < 0) throw Error("--timeout must not be negative");
     if (flags.timeout_seconds > 0)
         options.timeout = std::chrono::milliseconds(static_cast<long long>(flags.timeout_seconds * 1000 + 0.5));
@@ -48,7 +51,8 @@ void add_run_command(CLI::App& app, GlobalOptions& global) {
     auto* cmd = app.add_subcommand("run", "Run a command in a new container from an image");
     // Everything from the image name on belongs to the container, as with docker.
     cmd->prefix_command();
-    cmd->add_flag("--rm", flags->rm, "Remove the container when it exits (the default)");
+    cmd->add_flag("--rm", flags->rm, "Remove the container when it exits (the default without --name)");
+    cmd->add_option("--name", flags->name, "Keep the container under this name after it exits (strata commit, strata rm)");
     cmd->add_flag("-i,--interactive", flags->interactive, "Keep stdin open (without it the container reads /dev/null)");
     cmd->add_flag("-t,--tty", flags->tty, "Give the command a pseudo-terminal (with -i, typed keys go to it raw)");
     cmd->add_option("--timeout", flags->timeout_seconds, "Kill the container after this many seconds (0: never)");

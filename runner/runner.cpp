@@ -1,11 +1,14 @@
 #include "runner/runner.hpp"
 
 #include "sandbox/view.hpp"
+#include "store/containers.hpp"
+#include "util/units.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 
 namespace strata::runner {
@@ -91,6 +94,50 @@ void mount_requests(sandbox::Spec& spec, store::Store& store, const std::vector<
         spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, image ? image->path() : fs::path()));
 }
 
+namespace {
+
+// What strata commit needs of a named container: its image, and the config it ran with,
+// as docker records it (the command given becomes Cmd, an --entrypoint Entrypoint).
+store::ContainerRecord kept_record(store::Store& store, const RunOptions& options, const sandbox::Spec& spec) {
+    store::ContainerRecord record;
+    record.name = options.name;
+    record.image = *store.resolve(options.image);  // container_spec resolved it already
+    const store::Image image = store.load_image(record.image);
+    record.config = image.config.contains("config") && image.config["config"].is_object() ? image.config["config"] : json::object();
+    if (options.entrypoint) {
+        record.config["Entrypoint"] = options.entrypoint->empty() ? json(nullptr) : json::array({*options.entrypoint});
+        record.config["Cmd"] = options.command;
+    } else if (!options.command.empty()) {
+        record.config["Cmd"] = options.command;
+    }
+    record.config["Env"] = spec.env;
+    if (!options.workdir.empty()) record.config["WorkingDir"] = options.workdir;
+    if (!options.user.empty()) record.config["User"] = options.user;
+    record.created = format_rfc3339(std::time(nullptr));
+    return record;
+}
+
+} // namespace
+
+store::Descriptor commit_container(store::Store& store, const std::string& name, const std::string& message,
+                                   long long created_seconds) {
+    const auto record = store::find_container(store, name);
+    if (!record) throw Error("no container named '" + name + "' (only those run with --name are kept)");
+    const store::Image image = store.load_image(record->image);
+    const store::Layer layer = store.write_layer(store::container_dir(store, name) / "upper");
+    json config = image.config;
+    const std::string created = format_rfc3339(created_seconds);
+    config["config"] = record->config;
+    config["created"] = created;
+    config["rootfs"]["diff_ids"].push_back(layer.diff_id);
+    json entry = {{"created", created}, {"created_by", "strata commit " + name}};
+    if (!message.empty()) entry["comment"] = message;
+    config["history"].push_back(entry);
+    std::vector<store::Descriptor> layers = image.layers();
+    layers.push_back(layer.descriptor);
+    return store.write_image(config, layers);
+}
+
 sandbox::Spec container_spec(store::Store& store, const RunOptions& options) {
     const auto descriptor = store.resolve(options.image);
     if (!descriptor) throw Error("image '" + options.image + "' is not in the store");
@@ -127,16 +174,22 @@ int run(store::Store& store, const RunOptions& options, std::ostream& diagnostic
     spec.timeout = options.timeout;
 
     // The container's writable layer (and anonymous volumes) live only as long as this run
-    // (docker's --rm).
+    // (docker's --rm), unless it has a name: then its layer is kept for strata commit.
     const TempDir container(store.tmp_dir(), "container-");
     spec.upper_dir = container.path() / "upper";
     spec.work_dir = container.path() / "work";
+    if (!options.name.empty()) {
+        const fs::path kept = store::create_container(store, kept_record(store, options, spec));
+        spec.upper_dir = kept / "upper";
+        spec.work_dir = kept / "work";
+    }
     spec.state_dir = container.path() / "state";
     const fs::path anonymous_volumes = container.path() / "volumes";
     for (const auto& dir : {spec.upper_dir, spec.work_dir, spec.state_dir, anonymous_volumes}) make_dirs(dir);
     mount_requests(spec, store, options.mounts, anonymous_volumes, container.path() / "image");
 
     const sandbox::Result result = sandbox::run(spec);
+    if (!options.name.empty() && options.remove) store::remove_container(store, options.name);
     if (!result.exec_error.empty()) diagnostics << "strata: error: " << result.exec_error << "\n";
     if (result.oom_killed) diagnostics << "strata: container killed: " << sandbox::describe_oom(options.limits) << "\n";
     if (result.timed_out)

@@ -30,6 +30,8 @@ struct RunOptions {
     std::string network = "host";       // --network: host, or none (only loopback)
     bool interactive = false;           // -i: stdin is the container's; else /dev/null
     bool tty = false;                   // -t: the command's stdio is a pseudo-terminal
+    std::string name;                   // --name: the container (its writable layer) is kept
+    bool remove = false;                // --rm given with --name: removed after all
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: killed after this long
 };
 
@@ -47,6 +49,11 @@ sandbox::Spec container_spec(store::Store& store, const RunOptions& options);
 // mounted at view_dir (in a private mount namespace this process enters).
 void mount_requests(sandbox::Spec& spec, store::Store& store, const std::vector<MountRequest>& requests,
                     const std::filesystem::path& anonymous_volumes, const std::filesystem::path& view_dir);
+
+// docker commit: the kept container's writable layer as a new layer on its image, with
+// the config it ran with (Cmd, Env, ...) and a history entry; returns the new manifest.
+store::Descriptor commit_container(store::Store& store, const std::string& name, const std::string& message,
+                                   long long created_seconds);
 
 // Runs the container to completion with this process's stdio and returns its exit code
 // (126/127 when the command cannot be executed, as docker does).

@@ -3,6 +3,8 @@
 // between leaves garbage, never a record pointing at a missing object.
 #include "store/gc.hpp"
 
+#include "store/containers.hpp"
+
 #include "util/error.hpp"
 #include "util/sha256.hpp"
 
@@ -107,6 +109,12 @@ void add_manifest(const Store& store, const Descriptor& manifest, Roots& roots, 
     for (const auto& chain : chain_ids(image.diff_ids())) roots.snapshots.insert(chain);
 }
 
+// The images kept containers stand on (strata run --name): commit needs their layers.
+void add_container_roots(const Store& store, Roots& roots) {
+    for (const auto& container : list_containers(store))
+        if (store.has_blob(container.image.digest)) add_manifest(store, container.image, roots);
+}
+
 // Every manifest in index.json, tagged or not: skopeo and umoci can reach each of them.
 Roots image_roots(const Store& store) {
     Roots roots;
@@ -121,6 +129,7 @@ Roots image_roots(const Store& store) {
         const std::string what = name != manifest.annotations.end() ? name->second : manifest.digest;
         with_context("image '" + what + "' (refusing to collect garbage)", [&] { add_manifest(store, manifest, roots); });
     }
+    add_container_roots(store, roots);
     return roots;
 }
 

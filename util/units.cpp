@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 
+#include <ctime>
 #include <string>
 
 namespace strata {
@@ -52,6 +53,15 @@ long long parse_ram_bytes(std::string_view text) {
         throw invalid();
     }
     return static_cast<long long>(bytes);
+}
+
+std::string format_rfc3339(long long seconds) {
+    std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm {};
+    ::gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
 }
 
 } // namespace strata

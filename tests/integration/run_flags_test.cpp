@@ -311,3 +311,31 @@ TEST_CASE("-t gives the command a terminal of its own; -i -t relays input to it"
     CHECK(it.output.find("got:typed-line\r\n") != std::string::npos);
     CHECK(s.strata("run -t busybox sh -c 'exit 5'").exit_code == 5);
 }
+
+TEST_CASE("run --name keeps the container; commit makes an image of its changes; rm removes it", "[integration][run]") {
+    auto& s = store();
+    REQUIRE(s.strata("run --name keeper busybox sh -c 'echo kept > /made; rm /etc/group'").exit_code == 0);
+    const auto taken = s.strata("run --name keeper busybox true");
+    CHECK(taken.exit_code == 125);
+    CHECK(taken.output.find("already in use") != std::string::npos);
+    CHECK(s.strata("ps -a").output.find("keeper ") != std::string::npos);
+
+    const auto committed = s.strata_stdout("commit -m 'from a test' keeper committed:v1");
+    REQUIRE(committed.exit_code == 0);
+    CHECK(committed.output.rfind("sha256:", 0) == 0);
+    CHECK(s.strata("run committed:v1 cat /made").output == "kept\n");
+    CHECK(s.strata("run committed:v1 ls /etc/group").exit_code != 0);  // the deletion is in the layer
+    CHECK(s.strata("run committed:v1 cat /etc/passwd").exit_code == 0);
+    // As docker commit records it: the command the container ran becomes Cmd.
+    const auto config = s.config("committed:v1");
+    CHECK(config["config"]["Cmd"] == nlohmann::json::array({"sh", "-c", "echo kept > /made; rm /etc/group"}));
+    CHECK(config["history"].back()["comment"] == "from a test");
+    CHECK(config["rootfs"]["diff_ids"].size() == s.config("busybox:latest")["rootfs"]["diff_ids"].size() + 1);
+
+    REQUIRE(s.strata("rm keeper").exit_code == 0);
+    CHECK(s.strata("ps").output.find("keeper ") == std::string::npos);
+    CHECK(s.strata("commit keeper").exit_code != 0);
+    CHECK(s.strata("run --rm --name gone busybox true").exit_code == 0);  // --rm with --name: removed after all
+    CHECK(s.strata("ps").output.find("gone ") == std::string::npos);
+    CHECK(s.strata("run --name ../bad busybox true").exit_code == 125);
+}
