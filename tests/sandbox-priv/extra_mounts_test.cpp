@@ -4,6 +4,7 @@
 
 #include "sandbox/extra_mounts.hpp"
 #include "sandbox/sandbox.hpp"
+#include "tests/sandbox-priv/busybox_root.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -18,25 +19,6 @@ using namespace strata;
 using namespace strata::sandbox;
 
 namespace {
-
-// A busybox root with the applets these tests use, an /etc and a /tmp; built once.
-const fs::path& image_root() {
-    static TempDir dir("/var/tmp", "strata-mounts-root-");
-    static bool built = false;
-    if (!built) {
-        const auto bin = dir.path() / "bin";
-        make_dirs(bin);
-        fs::copy_file("/bin/busybox", bin / "busybox");
-        for (const char* applet : {"sh", "echo", "cat", "ls", "touch", "mkdir", "stat", "head", "test", "true", "rm"})
-            fs::create_symlink("busybox", bin / applet);
-        make_dirs(dir.path() / "etc");
-        write_file_atomic(dir.path() / "etc/hostname-file", "image\n");
-        make_dirs(dir.path() / "tmp");
-        ::chmod(dir.path().c_str(), 0755);
-        built = true;
-    }
-    return dir.path();
-}
 
 std::string contents_of(int fd) {
     std::string out;
@@ -70,7 +52,7 @@ struct Run {
 
     explicit Run(const std::string& script) {
         for (const char* dir : {"upper", "work", "state"}) make_dirs(base.path() / dir);
-        spec.lower_dirs = {image_root()};
+        spec.lower_dirs = {test::busybox_root()};
         spec.upper_dir = base.path() / "upper";
         spec.work_dir = base.path() / "work";
         spec.state_dir = base.path() / "state";
