@@ -125,8 +125,7 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     store::Store store(global.root);
     // Layers and snapshots this build writes are referenced only once it records and tags
     // them: no garbage collection may run meanwhile (store/gc.hpp).
-    const store::GcLock building(store, store::GcLock::Mode::use,
-                                 [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
+    const store::GcLock building = hold_store_for_use(store);
     builder::SandboxExecutor executor;
     // -q: the progress is kept, and shown only when the build fails (as docker build -q).
     std::ostringstream kept;

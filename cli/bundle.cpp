@@ -19,8 +19,7 @@ void write_bundle(CLI::App& cmd, const ContainerFlags& container, GlobalOptions&
     // The layers are read through an overlay mounted where only this process sees it.
     sandbox::enter_private_mount_namespace();
     store::Store store(global.root);
-    const store::GcLock reading(store, store::GcLock::Mode::use,
-                                [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
+    const store::GcLock reading = hold_store_for_use(store);
     runner::write_bundle(store, options, rest[1]);
 }
 

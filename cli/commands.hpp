@@ -2,6 +2,8 @@
 // Each subcommand lives in its own file and registers itself on the CLI11 app.
 // A subcommand's callback does the work; strata::Error escapes to main(), which prints
 // "strata: error: ..." once.
+#include "store/gc.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <string>
@@ -21,6 +23,10 @@ void add_images_command(CLI::App& app, GlobalOptions& global);
 void add_parse_command(CLI::App& app, GlobalOptions& global);
 void add_du_command(CLI::App& app, GlobalOptions& global);     // du.cpp
 void add_prune_command(CLI::App& app, GlobalOptions& global);  // prune.cpp
+
+// The store's GC lock in `use` mode for a command that writes or stands on objects
+// (build, run, bundle, commit), saying so on stderr when a prune makes it wait.
+store::GcLock hold_store_for_use(const store::Store& store);
 
 // "512m" -> 536870912; plain numbers are bytes (docker's units: b, k, m, g).
 long long parse_size(const std::string& text);

@@ -28,8 +28,7 @@ long long now_or_epoch() {
 
 void commit(const CommitFlags& flags, GlobalOptions& global) {
     store::Store store(global.root);
-    const store::GcLock writing(store, store::GcLock::Mode::use,
-                                [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
+    const store::GcLock writing = hold_store_for_use(store);
     const auto manifest = runner::commit_container(store, flags.container, flags.message, now_or_epoch());
     if (!flags.tag.empty()) store.tag(flags.tag, manifest);
     std::cout << manifest.digest << "\n";

@@ -9,6 +9,11 @@
 
 namespace strata::cli {
 
+store::GcLock hold_store_for_use(const store::Store& store) {
+    return store::GcLock(store, store::GcLock::Mode::use,
+                         [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
+}
+
 long long parse_size(const std::string& text) {
     const long long value = parse_ram_bytes(text);  // docker's units: 512m, 1g, 64MiB...
     if (value <= 0) throw Error("invalid size '" + text + "': must be positive");

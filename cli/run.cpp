@@ -38,8 +38,7 @@ void run_container(CLI::App& cmd, const ContainerFlags& container, const RunFlag
 
     store::Store store(global.root);
     // The container stands on the image's snapshots: no prune may remove them while it runs.
-    const store::GcLock running(store, store::GcLock::Mode::use,
-                                [] { std::cerr << "strata: waiting for a running prune to finish...\n"; });
+    const store::GcLock running = hold_store_for_use(store);
     global.exit_code = runner::run(store, options, std::cerr);
 }
 
