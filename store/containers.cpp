@@ -21,6 +21,16 @@ void check_name(std::string_view name) {
 
 fs::path containers_root(const Store& store) { return store.root() / "containers"; }
 
+IdShift id_shift_from_json(const json& j, const fs::path& file) {
+    const auto id = [&](const char* key) {
+        const auto it = j.is_object() ? j.find(key) : j.end();
+        if (it == j.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() > UINT32_MAX)
+            throw Error("'" + file.string() + "': userns." + key + " is not an id");
+        return it->get<std::uint32_t>();
+    };
+    return IdShift{id("host_uid"), id("host_gid"), id("size")};
+}
+
 ContainerRecord parse_record(std::string_view name, const fs::path& file) {
     const json j = json::parse(read_file(file), nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("image"))
@@ -30,6 +40,7 @@ ContainerRecord parse_record(std::string_view name, const fs::path& file) {
     record.image = descriptor_from_json(j.at("image"));
     record.config = j.value("config", json::object());
     record.created = j.value("created", "");
+    if (const auto it = j.find("userns"); it != j.end()) record.userns = id_shift_from_json(*it, file);
     return record;
 }
 
@@ -50,7 +61,9 @@ fs::path create_container(Store& store, const ContainerRecord& record) {
     }
     make_dirs(dir / "upper");
     make_dirs(dir / "work");
-    const json j = {{"image", to_json(record.image)}, {"config", record.config}, {"created", record.created}};
+    json j = {{"image", to_json(record.image)}, {"config", record.config}, {"created", record.created}};
+    if (record.userns)
+        j["userns"] = {{"host_uid", record.userns->uid}, {"host_gid", record.userns->gid}, {"size", record.userns->size}};
     write_file_atomic(dir / "container.json", j.dump(2) + "\n", 0600);
     return dir;
 }

@@ -16,6 +16,8 @@ struct ContainerRecord {
     Descriptor image;     // the manifest it was created from
     json config;          // the image config's "config" as the container ran (Cmd, Env, ...)
     std::string created;  // RFC 3339
+    // --userns: its writable layer holds host ids, shifted back by strata commit.
+    std::optional<IdShift> userns;
 };
 
 // Makes <root>/containers/<name>/ with upper/ and work/ and writes container.json; throws

@@ -125,6 +125,13 @@ public:
     }
 
 private:
+    std::uint32_t shift_uid() const { return options_.unshift_ids ? options_.unshift_ids->uid : 0; }
+    std::uint32_t shift_gid() const { return options_.unshift_ids ? options_.unshift_ids->gid : 0; }
+    std::uint32_t unshift(std::uint32_t id, std::uint32_t base) const {
+        if (!options_.unshift_ids || id < base || id - base >= options_.unshift_ids->size) return id;
+        return id - base;
+    }
+
     long long clamp(time_t t) const {
         const long long secs = t;
         return options_.source_date_epoch && secs > *options_.source_date_epoch ? *options_.source_date_epoch : secs;
@@ -134,8 +141,8 @@ private:
         Entry e(archive_entry_new());
         if (!e) throw Error("archive_entry_new failed");
         archive_entry_set_pathname(e.get(), rel.c_str());
-        archive_entry_set_uid(e.get(), st.st_uid);
-        archive_entry_set_gid(e.get(), st.st_gid);
+        archive_entry_set_uid(e.get(), unshift(st.st_uid, shift_uid()));
+        archive_entry_set_gid(e.get(), unshift(st.st_gid, shift_gid()));
         archive_entry_set_mtime(e.get(), clamp(st.st_mtim.tv_sec), 0);
         return e;
     }

@@ -55,8 +55,17 @@ struct Image {
     std::vector<Descriptor> layers() const;
 };
 
+// Owners a user-namespaced container wrote as host ids: host uid+N (gid+N), N < size, is
+// recorded as N; ids outside the range stay as they are.
+struct IdShift {
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::uint32_t size = 0;
+};
+
 struct LayerOptions {
     std::optional<long long> source_date_epoch;  // clamp mtimes when set
+    std::optional<IdShift> unshift_ids = std::nullopt;  // a --userns container's layer
 };
 
 struct Layer {

@@ -276,3 +276,26 @@ TEST_CASE("ggcr whiteout tarballs flatten as upstream expects", "[layer][conform
     CHECK(flatten_docker_save(dir / "overwritten_file.tar") ==
           std::map<std::string, std::string>{{"bar.txt", "bar\n"}, {"foo.txt", "-> bar.txt"}});
 }
+
+TEST_CASE("a user-namespaced container's host ids are written as the container's own", "[layer]") {
+    if (::geteuid() != 0) {
+        WARN("not root: files cannot be given other owners; id shifting not tested");
+        return;
+    }
+    TempDir root(test_tmp()), tree(test_tmp());
+    Store store(root.path());
+    write_text(tree.path() / "dir/by-1000", "x");
+    write_text(tree.path() / "outside", "y");
+    REQUIRE(::lchown((tree.path() / "dir").c_str(), 100000, 200000) == 0);
+    REQUIRE(::lchown((tree.path() / "dir/by-1000").c_str(), 101000, 201001) == 0);
+    REQUIRE(::lchown((tree.path() / "outside").c_str(), 42, 99999) == 0);  // below the range: kept
+    LayerOptions options;
+    options.unshift_ids = IdShift{100000, 200000, 65536};
+    const auto entries = read_tar(store.blob_path(store.write_layer(tree.path(), options).descriptor.digest));
+    CHECK(find_entry(entries, "dir/").uid == 0);
+    CHECK(find_entry(entries, "dir/").gid == 0);
+    CHECK(find_entry(entries, "dir/by-1000").uid == 1000);
+    CHECK(find_entry(entries, "dir/by-1000").gid == 1001);
+    CHECK(find_entry(entries, "outside").uid == 42);
+    CHECK(find_entry(entries, "outside").gid == 99999);
+}
