@@ -1,6 +1,8 @@
 #include "cli/container_flags.hpp"
 
+#include "sandbox/userns.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 #include <cstdint>
 
@@ -31,6 +33,36 @@ std::vector<runner::MountRequest> mount_requests(const ContainerFlags& flags) {
     return requests;
 }
 
+std::string file_or_empty(const char* path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec) ? read_file(path) : std::string();
+}
+
+// --userns=auto takes the range /etc/subuid and /etc/subgid grant to user "strata" (or
+// "containers", which podman reads), as docker's userns-remap takes "dockremap"'s.
+sandbox::IdMapping automatic_mapping() {
+    const auto mapping = sandbox::subordinate_mapping(file_or_empty("/etc/subuid"), file_or_empty("/etc/subgid"),
+                                                      {"strata", "containers"}, 65536);
+    if (!mapping)
+        throw Error("--userns=auto: /etc/subuid and /etc/subgid grant no range to user 'strata' or 'containers' "
+                    "(add a line like 'strata:1000000:65536' to both, or give --uidmap 0:1000000:65536)");
+    return *mapping;
+}
+
+std::optional<sandbox::IdMapping> user_namespace(const ContainerFlags& flags) {
+    if (!flags.uidmap.empty() || !flags.gidmap.empty()) {
+        if (flags.userns != "host") throw Error("--uidmap/--gidmap cannot be combined with --userns=" + flags.userns);
+        if (flags.uidmap.empty()) throw Error("--gidmap needs --uidmap");
+        const auto uids = sandbox::parse_id_map("--uidmap", flags.uidmap);
+        const auto gids = flags.gidmap.empty() ? uids : sandbox::parse_id_map("--gidmap", flags.gidmap);
+        if (gids.size != uids.size) throw Error("--uidmap and --gidmap must map ranges of the same size");
+        return sandbox::IdMapping{uids.host, gids.host, uids.size};
+    }
+    if (flags.userns == "host" || flags.userns.empty()) return std::nullopt;
+    if (flags.userns == "auto") return automatic_mapping();
+    throw Error("--userns '" + flags.userns + "': expected host or auto (or give --uidmap)");
+}
+
 } // namespace
 
 void add_container_flags(CLI::App& cmd, const std::shared_ptr<ContainerFlags>& flags) {
@@ -55,6 +87,12 @@ void add_container_flags(CLI::App& cmd, const std::shared_ptr<ContainerFlags>& f
     cmd.add_option("--cap-add", flags->cap_add, "Add a Linux capability (e.g. NET_ADMIN, or ALL)")->allow_extra_args(false);
     cmd.add_option("--cap-drop", flags->cap_drop, "Drop a Linux capability (e.g. NET_RAW, or ALL)")->allow_extra_args(false);
     cmd.add_flag("--privileged", flags->privileged, "UNSAFE: all capabilities, no seccomp filter, no masked /proc paths");
+    cmd.add_option("--userns", flags->userns,
+                   "User namespace: host (the default: container root is host root) or auto (the range "
+                   "/etc/subuid and /etc/subgid grant to user strata)")
+        ->capture_default_str();
+    cmd.add_option("--uidmap", flags->uidmap, "Run in a user namespace mapping container uids 0:HOST:SIZE (e.g. 0:100000:65536)");
+    cmd.add_option("--gidmap", flags->gidmap, "The gid range for --uidmap: 0:HOST:SIZE (default: the same as the uids)");
 }
 
 runner::RunOptions container_options(const ContainerFlags& flags) {
@@ -78,6 +116,7 @@ runner::RunOptions container_options(const ContainerFlags& flags) {
     options.cap_add = flags.cap_add;
     options.cap_drop = flags.cap_drop;
     options.privileged = flags.privileged;
+    options.userns = user_namespace(flags);
     return options;
 }
 

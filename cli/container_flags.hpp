@@ -30,6 +30,9 @@ struct ContainerFlags {
     std::string network = "host";
     std::string memory_swap;
     std::string cpus;
+    std::string userns = "host";  // host, or auto (/etc/subuid and /etc/subgid)
+    std::string uidmap;           // podman's 0:HOST:SIZE
+    std::string gidmap;
 };
 
 void add_container_flags(CLI::App& cmd, const std::shared_ptr<ContainerFlags>& flags);

@@ -45,7 +45,15 @@ json mount_entry(const sandbox::Mount& mount) {
 }
 
 // The kernel interfaces the sandbox mounts (sandbox/mounts.cpp), in runc's words.
-json standard_mounts() {
+// A fresh sysfs belongs to the network namespace's owner: a user-namespaced container on
+// the host's network gets a read-only bind of the host's (as the sandbox falls back to).
+json sys_mount(const sandbox::Spec& spec) {
+    if (spec.userns && spec.host_network)
+        return {{"destination", "/sys"}, {"type", "bind"}, {"source", "/sys"}, {"options", {"rbind", "nosuid", "noexec", "nodev", "ro"}}};
+    return {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}};
+}
+
+json standard_mounts(const sandbox::Spec& spec) {
     return json::array({
         {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}, {"options", {"nosuid", "noexec", "nodev"}}},
         {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"},
@@ -54,7 +62,7 @@ json standard_mounts() {
          {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
         {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"},
          {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
-        {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+        sys_mount(spec),
     });
 }
 
@@ -100,12 +108,17 @@ json resources(const sandbox::Limits& limits) {
 } // namespace
 
 json runtime_config(const sandbox::Spec& spec) {
-    json mounts = standard_mounts();
+    json mounts = standard_mounts(spec);
     for (const auto& mount : spec.mounts) mounts.push_back(mount_entry(mount));
     json namespaces = json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}},
                                    {{"type", "cgroup"}}});
     if (!spec.host_network) namespaces.push_back({{"type", "network"}});
     json linux_section = {{"namespaces", namespaces}, {"resources", resources(spec.limits)}};
+    if (spec.userns) {
+        linux_section["namespaces"].push_back({{"type", "user"}});
+        linux_section["uidMappings"] = json::array({{{"containerID", 0}, {"hostID", spec.userns->host_uid}, {"size", spec.userns->size}}});
+        linux_section["gidMappings"] = json::array({{{"containerID", 0}, {"hostID", spec.userns->host_gid}, {"size", spec.userns->size}}});
+    }
     if (!spec.privileged) {
         linux_section["maskedPaths"] = sandbox::masked_paths;
         linux_section["readonlyPaths"] = sandbox::read_only_paths;
@@ -142,7 +155,8 @@ void write_bundle(store::Store& store, const RunOptions& options, const fs::path
         make_dirs(merged);
         auto lowers = spec.lower_dirs;
         lowers.push_back(empty);
-        const sandbox::ReadOnlyView view(lowers, merged);
+        // With a user namespace the copy takes the host ids its files have in the container.
+        const sandbox::ReadOnlyView view(lowers, merged, spec.userns);
         copy_tree(view.path(), rootfs);
         struct stat st {};
         if (::lstat(view.path().c_str(), &st) != 0) throw_errno("lstat", view.path().string());
@@ -150,9 +164,13 @@ void write_bundle(store::Store& store, const RunOptions& options, const fs::path
     }
     const fs::path anonymous_volumes = dir / "volumes";
     make_dirs(anonymous_volumes);
-    for (const auto& request : options.mounts) spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, rootfs));
+    for (const auto& request : options.mounts)
+        spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, rootfs, spec.userns));
     if (spec.network_files) {
         auto identity = sandbox::network_identity_mounts(spec, fs::absolute(dir) / "etc");
+        for (const auto& file : identity)
+            if (spec.userns && ::chown(file.source.c_str(), spec.userns->host_uid, spec.userns->host_gid) != 0)
+                throw_errno("chown", file.source.string());
         spec.mounts.insert(spec.mounts.begin(), identity.begin(), identity.end());
     }
     write_file_atomic(dir / "config.json", runtime_config(spec).dump(2) + "\n", 0644);

@@ -156,10 +156,17 @@ void fill_from_image(const fs::path& volume, const fs::path& image_root, const s
     if (::lstat(source->c_str(), &st) == 0) copy_attributes(*source, volume, st);
 }
 
+void give_new_volume_to_root(const fs::path& volume, const sandbox::IdMapping& userns) {
+    struct stat st {};
+    if (::lstat(volume.c_str(), &st) != 0) throw_errno("stat", volume.string());
+    if (st.st_uid == 0 && st.st_gid == 0 && ::lchown(volume.c_str(), userns.host_uid, userns.host_gid) != 0)
+        throw_errno("chown", volume.string());
+}
+
 } // namespace
 
 sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, const fs::path& anonymous_parent,
-                             const fs::path& image_root) {
+                             const fs::path& image_root, const std::optional<sandbox::IdMapping>& userns) {
     sandbox::Mount mount;
     mount.target = request.target;
     switch (request.kind) {
@@ -178,6 +185,7 @@ sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, c
             mount.source = store.volume_dir(request.source);
         }
         if (request.copy_image_content) fill_from_image(mount.source, image_root, request.target);
+        if (userns) give_new_volume_to_root(mount.source, *userns);
         break;
     case MountRequest::Kind::bind: {
         mount.source = request.source;

@@ -37,9 +37,12 @@ MountRequest parse_tmpfs_flag(const std::string& text);
 // anonymous one a directory under `anonymous_parent` (gone with the container). A volume
 // that is empty gets what the image holds at the target, as docker fills it, read from
 // `image_root` (the image's files, e.g. a read-only view of its layers; empty: no copy).
-// Throws when a --mount bind source is missing.
+// Throws when a --mount bind source is missing. With `userns` (docker's userns-remap), a
+// volume still owned by the host's root (a new one) is given to the container's root; an
+// image_root seen through that mapping fills it with the container's own owners.
 sandbox::Mount resolve_mount(const MountRequest& request, store::Store& store, const std::filesystem::path& anonymous_parent,
-                             const std::filesystem::path& image_root = {});
+                             const std::filesystem::path& image_root = {},
+                             const std::optional<sandbox::IdMapping>& userns = std::nullopt);
 
 // --env-file: KEY=VALUE lines (the value verbatim, quotes included), KEY alone to take the
 // host's value, '#' comments and blank lines skipped. Throws naming file:line.

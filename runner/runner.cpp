@@ -88,10 +88,12 @@ void mount_requests(sandbox::Spec& spec, store::Store& store, const std::vector<
         // Seen only by this process: mounted in a namespace of its own.
         sandbox::enter_private_mount_namespace();
         make_dirs(view_dir);
-        image.emplace(spec.lower_dirs, view_dir);
+        // With a user namespace the view shows the container's host ids, so a volume's
+        // copy of the image belongs to the container's users.
+        image.emplace(spec.lower_dirs, view_dir, spec.userns);
     }
     for (const auto& request : requests)
-        spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, image ? image->path() : fs::path()));
+        spec.mounts.push_back(resolve_mount(request, store, anonymous_volumes, image ? image->path() : fs::path(), spec.userns));
 }
 
 namespace {
@@ -114,6 +116,7 @@ store::ContainerRecord kept_record(store::Store& store, const RunOptions& option
     if (!options.workdir.empty()) record.config["WorkingDir"] = options.workdir;
     if (!options.user.empty()) record.config["User"] = options.user;
     record.created = format_rfc3339(std::time(nullptr));
+    if (spec.userns) record.userns = store::IdShift{spec.userns->host_uid, spec.userns->host_gid, spec.userns->size};
     return record;
 }
 
@@ -124,7 +127,9 @@ store::Descriptor commit_container(store::Store& store, const std::string& name,
     const auto record = store::find_container(store, name);
     if (!record) throw Error("no container named '" + name + "' (only those run with --name are kept)");
     const store::Image image = store.load_image(record->image);
-    const store::Layer layer = store.write_layer(store::container_dir(store, name) / "upper");
+    store::LayerOptions layer_options;
+    layer_options.unshift_ids = record->userns;  // a --userns container wrote host ids
+    const store::Layer layer = store.write_layer(store::container_dir(store, name) / "upper", layer_options);
     json config = image.config;
     const std::string created = format_rfc3339(created_seconds);
     config["config"] = record->config;
@@ -163,6 +168,9 @@ sandbox::Spec container_spec(store::Store& store, const RunOptions& options) {
     spec.privileged = options.privileged;
     spec.host_network = host_network(options.network);
     spec.read_only_root = options.read_only;
+    if (options.userns && options.privileged)
+        throw Error("--privileged cannot be combined with a user namespace (--userns=host turns it off)");
+    spec.userns = options.userns;
     return spec;
 }
 

@@ -33,6 +33,8 @@ struct RunOptions {
     std::string name;                   // --name: the container (its writable layer) is kept
     bool remove = false;                // --rm given with --name: removed after all
     std::optional<std::chrono::milliseconds> timeout;  // --timeout: killed after this long
+    // --userns/--uidmap: container root is this unprivileged host range (sandbox::Spec::userns)
+    std::optional<sandbox::IdMapping> userns;
 };
 
 // docker's rules: Entrypoint + (command or Cmd); --entrypoint drops the image's Cmd.

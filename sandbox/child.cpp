@@ -53,7 +53,13 @@ void wait_for_parent(const ChildPlan& plan) noexcept {
 
 void make_cwd(const ChildPlan& plan) noexcept {
     for (auto dir = plan.cwd_prefixes; *dir; ++dir) {
-        if (::mkdir(*dir, 0755) != 0 && errno != EEXIST) child_fail(plan, "cwd", errno, "mkdir", *dir);
+        if (::mkdir(*dir, 0755) == 0) {
+            // The container's root made it, as far as the container can tell.
+            if (plan.userns_fd >= 0 && ::lchown(*dir, plan.root_owner_uid, plan.root_owner_gid) != 0)
+                child_fail(plan, "cwd", errno, "chown", *dir);
+        } else if (errno != EEXIST) {
+            child_fail(plan, "cwd", errno, "mkdir", *dir);
+        }
     }
     if (::chdir(plan.cwd) != 0) child_fail(plan, "cwd", errno, "chdir", plan.cwd);
 }
@@ -93,6 +99,13 @@ void switch_identity(const ChildPlan& plan) noexcept {
     if (::syscall(SYS_setgroups, plan.group_count, groups) != 0) child_fail(plan, "user", errno, "setgroups");
     if (::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) child_fail(plan, "user", errno, "setgid");
     if (::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) child_fail(plan, "user", errno, "setuid");
+}
+
+// Joining grants every capability in the namespace and a full bounding set, which the
+// caller then cuts down. The ids stay the host's (unmapped there) until switched.
+void join_user_namespace(const ChildPlan& plan) noexcept {
+    if (plan.userns_fd >= 0 && ::setns(plan.userns_fd, CLONE_NEWUSER) != 0)
+        child_fail(plan, "user namespace", errno, "join the user namespace");
 }
 
 // Drops from the bounding set everything the command may not hold, so that no execve (of
@@ -174,6 +187,14 @@ void child_main(const ChildPlan& plan) noexcept {
     child_run_init(plan);
 }
 
+void child_init_join_user_namespace(const ChildPlan& plan) noexcept {
+    if (plan.userns_fd < 0) return;
+    join_user_namespace(plan);
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) child_fail(plan, "user", errno, "setgroups");
+    if (::syscall(SYS_setresgid, 0, 0, 0) != 0) child_fail(plan, "user", errno, "setgid");
+    if (::syscall(SYS_setresuid, 0, 0, 0) != 0) child_fail(plan, "user", errno, "setuid");
+}
+
 void child_confine_init(const ChildPlan& plan) noexcept {
     if (plan.privileged) return;
     set_capabilities(plan, plan.init_caps);
@@ -192,6 +213,7 @@ void child_exec_command(const ChildPlan& plan) noexcept {
     // The bounding set first, while CAP_SETPCAP is still held; the identity switch next,
     // while CAP_SETUID/SETGID are (even with --cap-drop ALL); then the final sets. A switch
     // to a non-root uid has already emptied permitted and effective, as runc leaves them.
+    join_user_namespace(plan);
     if (!plan.privileged) limit_bounding_set(plan);
     switch_identity(plan);
     if (!plan.privileged) {

@@ -56,6 +56,15 @@ struct ChildPlan {
     const char* cwd = nullptr;
     bool read_only_root = false;  // remounted read-only after the mounts and cwd
 
+    // --userns: the command joins this user namespace before it drops privileges; the
+    // directories the child makes for it (the working directory) go to root_owner_*, the
+    // container root's host ids. -1: no user namespace.
+    int userns_fd = -1;
+    std::uint32_t root_owner_uid = 0;
+    std::uint32_t root_owner_gid = 0;
+    const char* dev_options = nullptr;  // the /dev tmpfs's mount(2) data (its owner with userns)
+    const char* shm_options = nullptr;  // /dev/shm's
+
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;
     const std::uint32_t* groups = nullptr;
@@ -100,5 +109,8 @@ void child_enter_root(const ChildPlan& plan) noexcept;
 // child.cpp: init keeps only CAP_KILL (to forward signals to a command running as another
 // user) and takes the command's seccomp filter.
 void child_confine_init(const ChildPlan& plan) noexcept;
+// child.cpp: with a user namespace, init is the container's root too (ps shows it so),
+// holding CAP_KILL over the command inside that namespace.
+void child_init_join_user_namespace(const ChildPlan& plan) noexcept;
 
 } // namespace strata::sandbox

@@ -90,6 +90,8 @@ Fd make_tmpfs(const Mount& mount) {
     char mode[16];
     std::snprintf(mode, sizeof mode, "%o", mount.mode & 07777);
     set("mode", mode);
+    if (mount.uid != 0) set("uid", std::to_string(mount.uid));
+    if (mount.gid != 0) set("gid", std::to_string(mount.gid));
     if (::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) throw_errno("fsconfig", "create tmpfs");
     Fd tree(::fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
     if (!tree) throw_errno("fsmount", "tmpfs");

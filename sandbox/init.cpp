@@ -38,6 +38,7 @@ void child_run_init(const ChildPlan& plan) noexcept {
     const pid_t command = ::_Fork();
     if (command < 0) child_fail(plan, "fork", errno, "fork the command");
     if (command == 0) child_exec_command(plan);
+    child_init_join_user_namespace(plan);
     close_all_but(plan.error_fd);
     // Only after the fork: the command drops its own capabilities, and needs CAP_SETPCAP,
     // SETUID and SETGID to do so.

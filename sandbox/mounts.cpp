@@ -45,8 +45,7 @@ void bind_device(const ChildPlan& plan, const char* host, const char* target) no
 }
 
 void mount_dev(const ChildPlan& plan) noexcept {
-    must(plan, ::mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"), "dev", "mount tmpfs",
-         "/dev");
+    must(plan, ::mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, plan.dev_options), "dev", "mount tmpfs", "/dev");
     static const char* const devices[][2] = {{"/dev/null", "dev/null"},       {"/dev/zero", "dev/zero"},
                                              {"/dev/full", "dev/full"},       {"/dev/random", "dev/random"},
                                              {"/dev/urandom", "dev/urandom"}, {"/dev/tty", "dev/tty"}};
@@ -63,8 +62,8 @@ void mount_dev(const ChildPlan& plan) noexcept {
              "dev", "mount devpts", "/dev/pts");
     }
     must(plan, ::mkdir("dev/shm", 01777), "dev", "mkdir", "/dev/shm");
-    must(plan, ::mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"), "dev",
-         "mount tmpfs", "/dev/shm");
+    must(plan, ::mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, plan.shm_options), "dev", "mount tmpfs",
+         "/dev/shm");
 
     static const char* const links[][2] = {{"pts/ptmx", "dev/ptmx"},
                                            {"/proc/self/fd", "dev/fd"},
@@ -126,6 +125,22 @@ void bring_up_loopback(const ChildPlan& plan) noexcept {
     ::close(sock);
 }
 
+// As docker does for a container with its own network: any user may bind ports below
+// 1024 there. It matters most for a user-namespaced root, whose capabilities do not reach
+// a network namespace that the host's root owns. Written before /proc/sys turns read-only.
+void allow_low_ports(const ChildPlan& plan) noexcept {
+    const char* path = "proc/sys/net/ipv4/ip_unprivileged_port_start";
+    const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return;  // before Linux 4.11
+        child_fail(plan, "network", errno, "open", path + 4);
+    }
+    const ssize_t n = ::write(fd, "0", 1);
+    const int error = errno;
+    ::close(fd);
+    if (n != 1) child_fail(plan, "network", error, "write", path + 4);
+}
+
 // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
 // the new root, with no directory needed for the old one.
 void pivot_into_root(const ChildPlan& plan) noexcept {
@@ -174,6 +189,7 @@ void child_enter_root(const ChildPlan& plan) noexcept {
     mount_overlay(plan);
     must(plan, ::chdir(plan.root), "mount", "chdir", plan.root);
     must(plan, ::mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr), "proc", "mount proc", "/proc");
+    if (plan.new_network) allow_low_ports(plan);
     mount_dev(plan);
     mount_sys(plan);
     if (!plan.privileged) mask_kernel_interfaces(plan);

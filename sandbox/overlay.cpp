@@ -1,5 +1,6 @@
 #include "sandbox/overlay.hpp"
 
+#include "sandbox/userns.hpp"
 #include "util/error.hpp"
 
 #include <cerrno>
@@ -102,10 +103,12 @@ std::vector<fs::path> overlay_lower_dirs(const Spec& spec, const StateLayout& st
     return lowers;
 }
 
-void copy_root_attributes(const fs::path& from_lower, const fs::path& upper) {
+void copy_root_attributes(const fs::path& from_lower, const fs::path& upper, const std::optional<IdMapping>& userns) {
     struct stat st;
     if (::stat(from_lower.c_str(), &st) != 0) throw_errno("stat", from_lower.string());
-    if (::chown(upper.c_str(), st.st_uid, st.st_gid) != 0) throw_errno("chown", upper.string());
+    const auto uid = userns ? host_uid(*userns, st.st_uid) : st.st_uid;
+    const auto gid = userns ? host_gid(*userns, st.st_gid) : st.st_gid;
+    if (::chown(upper.c_str(), uid, gid) != 0) throw_errno("chown", upper.string());
     if (::chmod(upper.c_str(), st.st_mode & 07777) != 0) throw_errno("chmod", upper.string());
 }
 
@@ -130,7 +133,9 @@ std::string legacy_overlay_options(const std::vector<std::string>& lower_dirs, c
 }
 
 OverlayMount prepare_overlay(const std::vector<fs::path>& lower_dirs, const fs::path& upper, const fs::path& work,
-                             const fs::path& mount_point) {
+                             const fs::path& mount_point, int idmap_userns_fd) {
+    if (idmap_userns_fd >= 0 && !kernel_at_least(6, 8))
+        throw Error("a user namespace (--userns) needs Linux 6.8 or later, for idmapped overlay layers");
     if (!kernel_at_least(6, 8)) return legacy_overlay(lower_dirs, upper, work);
     Fd fsfd(::fsopen("overlay", FSOPEN_CLOEXEC));
     if (!fsfd) {
@@ -140,8 +145,16 @@ OverlayMount prepare_overlay(const std::vector<fs::path>& lower_dirs, const fs::
     const auto set = [&](const char* key, const std::string& value) {
         return ::fsconfig(fsfd.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0 ? 0 : errno;
     };
+    // Idmapped layers are detached mounts, named through our fds; overlay holds its own
+    // references once created, so the fds go at the end of this function.
+    std::vector<Fd> idmapped;
+    const auto layer_path = [&](const fs::path& dir) {
+        if (idmap_userns_fd < 0) return dir.string();
+        idmapped.push_back(idmapped_tree(dir, idmap_userns_fd));
+        return "/proc/self/fd/" + std::to_string(idmapped.back().get());
+    };
     for (std::size_t i = 0; i < lower_dirs.size(); ++i) {
-        if (const int error = set("lowerdir+", lower_dirs[i].string())) {
+        if (const int error = set("lowerdir+", layer_path(lower_dirs[i]))) {
             throw_overlay_error(fsfd.get(), error, mount_point, "lowerdir '" + lower_dirs[i].string() + "'");
         }
     }

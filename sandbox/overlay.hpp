@@ -7,6 +7,7 @@
 #include "util/fd.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,10 @@ StateLayout prepare_state_dir(const std::filesystem::path& state_dir);
 std::vector<std::filesystem::path> overlay_lower_dirs(const Spec& spec, const StateLayout& state);
 
 // Overlay takes its root's mode and owner from the upper dir, so the upper root gets the
-// topmost lower root's: an image's root stays what its layers say.
-void copy_root_attributes(const std::filesystem::path& from_lower, const std::filesystem::path& upper);
+// topmost lower root's: an image's root stays what its layers say (in host ids, for a
+// user-namespaced run: the upper is not idmapped).
+void copy_root_attributes(const std::filesystem::path& from_lower, const std::filesystem::path& upper,
+                          const std::optional<IdMapping>& userns = std::nullopt);
 
 struct OverlayMount {
     Fd mount_fd;                 // the detached mount; invalid when the child must use mount(2)
@@ -37,8 +40,11 @@ struct OverlayMount {
 
 // redirect_dir, metacopy and index are off so that the upper dir holds a complete diff.
 // An empty `upper` makes a read-only overlay of the lower dirs alone (new mount API only).
+// With idmap_userns_fd, every lower dir is seen through an idmapped mount (userns.hpp);
+// the upper is not: it receives host ids.
 OverlayMount prepare_overlay(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& upper,
-                             const std::filesystem::path& work, const std::filesystem::path& mount_point);
+                             const std::filesystem::path& work, const std::filesystem::path& mount_point,
+                             int idmap_userns_fd = -1);
 
 // mount(2) data for the overlay, with ',', ':' and '\' escaped in paths. Exposed for tests.
 std::string legacy_overlay_options(const std::vector<std::string>& lower_dirs, const std::string& upper,

@@ -7,6 +7,7 @@
 #include "sandbox/network_files.hpp"
 #include "sandbox/overlay.hpp"
 #include "sandbox/privileges.hpp"
+#include "sandbox/userns.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -419,6 +420,26 @@ pid_t clone_child(bool new_network) {
     return static_cast<pid_t>(pid);
 }
 
+// What a user-namespaced container must own itself: its tmpfs mounts and the network
+// files it may edit (docker's container root can write /etc/hosts).
+void give_to_container_root(std::vector<Mount>& mounts, std::size_t network_file_count, const IdMapping& userns) {
+    for (std::size_t i = 0; i < mounts.size(); ++i) {
+        Mount& mount = mounts[i];
+        if (mount.kind == Mount::Kind::tmpfs) {
+            mount.uid = userns.host_uid;
+            mount.gid = userns.host_gid;
+        } else if (i < network_file_count && ::chown(mount.source.c_str(), userns.host_uid, userns.host_gid) != 0) {
+            throw_errno("chown", mount.source.string());
+        }
+    }
+}
+
+// mount(2) data for a tmpfs the child mounts, owned by the container's root.
+std::string tmpfs_options(const char* base, const std::optional<IdMapping>& userns) {
+    if (!userns) return base;
+    return std::string(base) + ",uid=" + std::to_string(userns->host_uid) + ",gid=" + std::to_string(userns->host_gid);
+}
+
 void release_child(Fd& sync_write) {
     const char go = 1;
     write_all(sync_write.get(), &go, 1, "sandbox sync pipe");
@@ -429,6 +450,8 @@ void release_child(Fd& sync_write) {
 
 Result run(const Spec& spec) {
     check_spec(spec);
+    if (spec.userns && spec.privileged)
+        throw Error("--privileged cannot be combined with a user namespace (--userns=host turns it off)");
     Privileges privileges;
     plan_privileges(spec, privileges);
     // Created first and destroyed last: its destructor kills whatever is left in it.
@@ -436,13 +459,18 @@ Result run(const Spec& spec) {
 
     // Everything the child needs, prepared while we can still allocate and throw.
     const StateLayout state = prepare_state_dir(spec.state_dir);
+    const Fd userns = spec.userns ? make_user_namespace(*spec.userns) : Fd();
     std::vector<Mount> all_mounts;
     if (spec.network_files) all_mounts = network_identity_mounts(spec, spec.state_dir / "etc");
+    const std::size_t network_file_count = all_mounts.size();
     all_mounts.insert(all_mounts.end(), spec.mounts.begin(), spec.mounts.end());  // the spec's own may cover them
+    if (spec.userns) give_to_container_root(all_mounts, network_file_count, *spec.userns);
     PreparedMounts mounts(all_mounts, state.mountpoints);
     const auto lowers = overlay_lower_dirs(spec, state);
-    copy_root_attributes(lowers.front(), spec.upper_dir);
-    OverlayMount overlay = prepare_overlay(lowers, spec.upper_dir, spec.work_dir, state.root);
+    copy_root_attributes(lowers.front(), spec.upper_dir, spec.userns);
+    OverlayMount overlay = prepare_overlay(lowers, spec.upper_dir, spec.work_dir, state.root, userns.get());
+    const std::string dev_options = tmpfs_options("mode=755,size=65536k", spec.userns);
+    const std::string shm_options = tmpfs_options("mode=1777,size=65536k", spec.userns);
     const std::string root = state.root.string();
     const CStringArray argv(spec.argv);
     const CStringArray envp(spec.env);
@@ -467,6 +495,13 @@ Result run(const Spec& spec) {
     plan.mount_count = mounts.size();
     plan.cwd_prefixes = prefixes.get();
     plan.cwd = cwd_string.c_str();
+    plan.userns_fd = userns.get();
+    if (spec.userns) {
+        plan.root_owner_uid = spec.userns->host_uid;
+        plan.root_owner_gid = spec.userns->host_gid;
+    }
+    plan.dev_options = dev_options.c_str();
+    plan.shm_options = shm_options.c_str();
     plan.uid = spec.uid;
     plan.gid = spec.gid;
     plan.groups = spec.groups.data();
@@ -488,7 +523,7 @@ Result run(const Spec& spec) {
     plan.envp = envp.get();
     plan.exec_candidates = candidates.get();
     std::vector<int> keep = {plan.error_fd, plan.sync_fd, plan.overlay_fd, plan.stdio[0], plan.stdio[1], plan.stdio[2],
-                             plan.devpts_fd};
+                             plan.devpts_fd, plan.userns_fd};
     for (int fd : mounts.fds()) keep.push_back(fd);
     keep.erase(std::remove(keep.begin(), keep.end(), -1), keep.end());
     std::sort(keep.begin(), keep.end());

@@ -24,6 +24,14 @@ struct Limits {
     static constexpr std::int64_t cpu_period_us = 100000;
 };
 
+// A user namespace for the command: container ids 0..size-1 are host ids host_uid.. and
+// host_gid.. (docker's userns-remap, podman's --uidmap 0:HOST:SIZE).
+struct IdMapping {
+    std::uint32_t host_uid = 0;
+    std::uint32_t host_gid = 0;
+    std::uint32_t size = 0;
+};
+
 // A filesystem mounted into the container after its root, before the command starts.
 // The target resolves inside the container's root as the command would see it (a symlink
 // in the image cannot lead outside), and a target missing from the image is made where it
@@ -38,6 +46,8 @@ struct Mount {
     bool read_only = true;   // bind only; a tmpfs is always writable
     std::optional<std::int64_t> size_bytes;  // tmpfs: its size limit; nullopt = the kernel's default
     unsigned mode = 01777;                   // tmpfs: its root's mode
+    std::uint32_t uid = 0;                   // tmpfs: its root's owner, in host ids
+    std::uint32_t gid = 0;
 };
 
 struct Spec {
@@ -79,6 +89,16 @@ struct Spec {
     // UNSAFE, for --privileged only: every capability, no seccomp filter, no no_new_privs,
     // nothing masked. Root in such a container can take over the host.
     bool privileged = false;
+
+    // --userns: the command runs in a user namespace with this mapping, so its root is an
+    // unprivileged host user. The layers and the sandbox's own mount points are seen through
+    // idmapped mounts (root-owned files in the image are the container root's); the upper
+    // directory receives host ids (container id + host_uid), and a tmpfs, /dev and the
+    // network files belong to the container's root; a bind shows the host's owners, as
+    // with docker's userns-remap. The other namespaces stay the host root's, so even with
+    // added capabilities the container cannot mount, set the hostname or configure the
+    // network. Incompatible with `privileged` (run() throws). Needs Linux 6.8.
+    std::optional<IdMapping> userns;
 
     // SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process while the
     // container runs go to the command instead (through init), as `docker run` passes them

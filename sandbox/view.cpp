@@ -1,6 +1,7 @@
 #include "sandbox/view.hpp"
 
 #include "sandbox/overlay.hpp"
+#include "sandbox/userns.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -16,7 +17,31 @@ void enter_private_mount_namespace() {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) throw_errno("make mounts private", "/");
 }
 
-ReadOnlyView::ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& mountpoint) {
+namespace {
+
+void attach(const Fd& tree, const std::filesystem::path& mountpoint, const char* what) {
+    if (::move_mount(tree.get(), "", AT_FDCWD, mountpoint.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+        throw_errno(std::string("move_mount ") + what, mountpoint.string());
+}
+
+} // namespace
+
+ReadOnlyView::ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& mountpoint,
+                           const std::optional<IdMapping>& userns) {
+    if (userns && !lower_dirs.empty()) {
+        const Fd ns = make_user_namespace(*userns);
+        // Overlay wants two layers when it has no upper; one layer is its idmapped mount alone.
+        if (lower_dirs.size() == 1) {
+            attach(idmapped_tree(lower_dirs.front(), ns.get()), mountpoint, "idmapped layer");
+        } else {
+            attach(prepare_overlay(lower_dirs, {}, {}, mountpoint, ns.get()).mount_fd, mountpoint, "overlay");
+        }
+        if (::mount(nullptr, mountpoint.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+            throw_errno("remount read-only", mountpoint.string());
+        path_ = mountpoint;
+        mounted_ = true;
+        return;
+    }
     if (lower_dirs.size() <= 1) {
         path_ = lower_dirs.empty() ? mountpoint : lower_dirs.front();
         return;
@@ -26,8 +51,7 @@ ReadOnlyView::ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs,
     // limited to a page (about 30 layers of store paths), so it is only the fallback.
     OverlayMount overlay = prepare_overlay(lower_dirs, {}, {}, mountpoint);
     if (overlay.mount_fd) {
-        if (::move_mount(overlay.mount_fd.get(), "", AT_FDCWD, mountpoint.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
-            throw_errno("move_mount overlay", mountpoint.string());
+        attach(overlay.mount_fd, mountpoint, "overlay");
     } else {
         std::string options = "lowerdir=";
         for (std::size_t i = 0; i < lower_dirs.size(); ++i) {

@@ -2,7 +2,10 @@
 // Read-only merged views of layer directories for the builder's own use (COPY reads the
 // files of a stage, and the attributes of the directories it writes into). Mounted in
 // strata's private mount namespace, so the kernel removes them even if strata is killed.
+#include "sandbox/sandbox.hpp"
+
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 namespace strata::sandbox {
@@ -15,8 +18,11 @@ class ReadOnlyView {
 public:
     // lower_dirs topmost first; mountpoint: an empty directory owned by the caller.
     // Zero layers: the (empty) mountpoint itself; one layer: that directory, unmounted;
-    // more: a read-only overlay mounted on mountpoint.
-    ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& mountpoint);
+    // more: a read-only overlay mounted on mountpoint. With `userns`, the files show the
+    // owners a container with that mapping gives them on the host (an idmapped mount even
+    // of a single layer): copies made from the view are that container's own.
+    ReadOnlyView(const std::vector<std::filesystem::path>& lower_dirs, const std::filesystem::path& mountpoint,
+                 const std::optional<IdMapping>& userns = std::nullopt);
     ReadOnlyView(const ReadOnlyView&) = delete;
     ReadOnlyView& operator=(const ReadOnlyView&) = delete;
     ~ReadOnlyView();
