@@ -40,7 +40,8 @@ public:
 };
 
 // Where a run's cgroup goes: `name` under the current process's cgroup, as /proc/self/cgroup
-// gives it, inside the hierarchy mounted at `mount_root`.
+// gives it, inside the hierarchy mounted at `mount_root` (v2: under <mount_root>/strata
+// when the kernel refuses controllers to a cgroup that holds processes).
 struct CgroupLocation {
     std::filesystem::path mount_root = "/sys/fs/cgroup";
     std::string proc_self_cgroup;  // the contents of /proc/self/cgroup

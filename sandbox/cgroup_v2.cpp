@@ -1,6 +1,6 @@
-// cgroup v2: one directory under the current process's cgroup, with memory.max,
-// memory.swap.max, pids.max and cpu.max; controllers are enabled in the parent's
-// cgroup.subtree_control when missing.
+// cgroup v2: one directory under the current process's cgroup (or <root>/strata, see
+// parent_with_controllers), with memory.max, memory.swap.max, pids.max and cpu.max;
+// controllers are enabled in the parent's cgroup.subtree_control when missing.
 #include "sandbox/cgroup.hpp"
 
 #include "util/error.hpp"
@@ -90,14 +90,51 @@ private:
 
 } // namespace
 
-std::unique_ptr<RunCgroup> create_cgroup_v2(CgroupFs& cfs, const CgroupLocation& where, const Limits& limits) {
-    validate_limits(limits);
-    const auto parent = where.mount_root / fs::path(cgroup_v2_path(where.proc_self_cgroup)).relative_path();
+namespace {
+
+void enable_controllers(CgroupFs& cfs, const fs::path& parent, const Limits& limits) {
     enable_controller(cfs, parent, "memory", limits.memory_bytes.has_value());
     enable_controller(cfs, parent, "pids", limits.pids.has_value());
     // cpu only when asked: enabling it has a cost for every process below (and fails while
     // realtime tasks run there), and it reports nothing we need otherwise.
     if (limits.cpu_quota_us) enable_controller(cfs, parent, "cpu", true);
+}
+
+// Where the run's cgroup goes: below strata's own cgroup, with the controllers its limits
+// need. The kernel's no-internal-process rule refuses those to a cgroup that holds
+// processes, as strata's own does when it runs in a login session's scope; then, as
+// docker's cgroupfs driver does, in <root>/strata, a cgroup of our own under the
+// hierarchy's root (which the rule exempts). Throws the first failure if both fail.
+fs::path parent_with_controllers(CgroupFs& cfs, const CgroupLocation& where, const Limits& limits) {
+    const auto own = where.mount_root / fs::path(cgroup_v2_path(where.proc_self_cgroup)).relative_path();
+    try {
+        enable_controllers(cfs, own, limits);
+        return own;
+    } catch (const Error& own_failure) {
+        const auto shared = where.mount_root / "strata";
+        if (own == where.mount_root || own == shared) throw;
+        try {
+            enable_controllers(cfs, where.mount_root, limits);
+            if (!cfs.exists(shared)) {
+                try {
+                    cfs.make_dir(shared);
+                } catch (const Error&) {
+                    if (!cfs.exists(shared)) throw;  // not another strata making it at the same time
+                }
+            }
+            enable_controllers(cfs, shared, limits);
+            return shared;
+        } catch (const Error&) {
+            throw own_failure;
+        }
+    }
+}
+
+} // namespace
+
+std::unique_ptr<RunCgroup> create_cgroup_v2(CgroupFs& cfs, const CgroupLocation& where, const Limits& limits) {
+    validate_limits(limits);
+    const auto parent = parent_with_controllers(cfs, where, limits);
     remove_abandoned_cgroups(cfs, parent);
     const auto dir = parent / where.name;
     cfs.make_dir(dir);

@@ -106,6 +106,9 @@ public:
             for (pid_t pid; pids >> pid;) ::kill(pid, SIGKILL);
         } else if (name == "cgroup.subtree_control") {
             REQUIRE(value.front() == '+');
+            // The no-internal-process rule, from which only the root is exempt.
+            if (v2_ && file.parent_path() != root_ && !read(file.parent_path() / "cgroup.procs").empty())
+                throw_error_code("write", file.string(), EBUSY);
             put(file, CgroupFs::read(file) + " " + std::string(value.substr(1)));
         } else {
             put(file, "");  // control files replace their value; the base write needs it to exist
@@ -392,4 +395,34 @@ TEST_CASE("run cgroups left by a killed strata are removed by the next run; live
     CHECK(fs::exists(foreign));
     CHECK(fs::exists(tree.parent / "run-1"));
     CHECK(remove_abandoned_cgroups(tree.cfs, tree.parent) == 0);
+}
+
+TEST_CASE("cgroup v2: when strata's own cgroup holds processes, limits go to <root>/strata", "[cgroup]") {
+    V2Tree tree;
+    put(tree.root.path() / "cgroup.controllers", "cpu memory pids\n");
+    put(tree.root.path() / "cgroup.subtree_control", "");
+    Sleeper sibling;  // a login shell beside strata in its session's cgroup
+    put(tree.parent / "cgroup.procs", std::to_string(sibling.pid) + "\n");
+    Limits limits;
+    limits.memory_bytes = 64 << 20;
+    limits.pids = 20;
+
+    auto cgroup = create_cgroup_v2(tree.cfs, tree.where, limits);
+    const fs::path dir = tree.root.path() / "strata" / "run-1";
+    REQUIRE(fs::is_directory(dir));
+    CHECK_FALSE(fs::exists(tree.parent / "run-1"));
+    CHECK(get(dir / "memory.max") == std::to_string(64 << 20));
+    CHECK(get(dir / "pids.max") == "20");
+    CHECK(listed(get(tree.root.path() / "strata" / "cgroup.subtree_control"), "memory"));
+    cgroup->destroy();
+    CHECK_FALSE(fs::exists(dir));
+
+    // Without limits nothing needs enabling: the run stays under strata's own cgroup.
+    auto plain = create_cgroup_v2(tree.cfs, tree.where, Limits{});
+    CHECK(fs::is_directory(tree.parent / "run-1"));
+    plain->destroy();
+
+    // Where the root cannot give them either, the first refusal is what the user sees.
+    put(tree.root.path() / "cgroup.controllers", "cpu\n");
+    CHECK_THROWS_WITH(create_cgroup_v2(tree.cfs, tree.where, limits), Catch::Contains(tree.parent.string()));
 }
