@@ -52,15 +52,7 @@ void wait_for_parent(const ChildPlan& plan) noexcept {
 }
 
 void make_cwd(const ChildPlan& plan) noexcept {
-    for (auto dir = plan.cwd_prefixes; *dir; ++dir) {
-        if (::mkdir(*dir, 0755) == 0) {
-            // The container's root made it, as far as the container can tell.
-            if (plan.userns_fd >= 0 && ::lchown(*dir, plan.root_owner_uid, plan.root_owner_gid) != 0)
-                child_fail(plan, "cwd", errno, "chown", *dir);
-        } else if (errno != EEXIST) {
-            child_fail(plan, "cwd", errno, "mkdir", *dir);
-        }
-    }
+    if (const int error = child_make_dirs_in_root(plan, plan.cwd)) child_fail(plan, "cwd", error, "mkdir", plan.cwd);
     if (::chdir(plan.cwd) != 0) child_fail(plan, "cwd", errno, "chdir", plan.cwd);
 }
 

@@ -52,8 +52,7 @@ struct ChildPlan {
     const ChildMount* mounts = nullptr;  // attached in order after pivot_root
     std::size_t mount_count = 0;
 
-    const char* const* cwd_prefixes = nullptr;  // "/a", "/a/b": made if missing; null-terminated
-    const char* cwd = nullptr;
+    const char* cwd = nullptr;  // absolute and clean; made if missing (child_make_dirs_in_root)
     bool read_only_root = false;  // remounted read-only after the mounts and cwd
 
     // --userns: the command joins this user namespace before it drops privileges; the
@@ -100,6 +99,10 @@ void child_report(const ChildPlan& plan, ChildReport::Kind kind, const char* sta
 // mounts.cpp: mounts the overlay and /proc, /dev, /sys in it, sets the hostname, brings up
 // loopback, pivots into it, and attaches the spec's extra mounts.
 void child_enter_root(const ChildPlan& plan) noexcept;
+// mounts.cpp: mkdir -p of an absolute path inside the root we are in, following symlinks as
+// the kernel resolves them there; a dangling link gets its target made (as runc's
+// MkdirAllInRoot does), owned by the container's root. Returns 0 or an errno.
+int child_make_dirs_in_root(const ChildPlan& plan, const char* path) noexcept;
 // init.cpp: PID 1. Forks the command, forwards signals to it, reaps zombies, and exits
 // with the command's status.
 [[noreturn]] void child_run_init(const ChildPlan& plan) noexcept;

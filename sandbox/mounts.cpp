@@ -19,6 +19,8 @@
 namespace strata::sandbox {
 namespace {
 
+int make_dirs_following(const ChildPlan& plan, const char* path, int depth) noexcept;
+
 void must(const ChildPlan& plan, int rc, const char* stage, const char* what, const char* object) noexcept {
     if (rc != 0) child_fail(plan, stage, errno, what, object);
 }
@@ -154,16 +156,19 @@ void pivot_into_root(const ChildPlan& plan) noexcept {
 // tmpfs, /dev) or behind a symlink, made here. stat first: opening an existing file for
 // writing would copy it up into the diff.
 void make_mount_target(const ChildPlan& plan, const ChildMount& mount) noexcept {
-    for (auto dir = mount.parents; *dir; ++dir) {
-        if (::mkdir(*dir, 0755) != 0 && errno != EEXIST) child_fail(plan, "mount", errno, "mkdir", *dir);
+    if (mount.is_dir) {
+        if (const int error = child_make_dirs_in_root(plan, mount.target))
+            child_fail(plan, "mount", error, "mkdir", mount.target);
+        return;
+    }
+    const char* parent = nullptr;  // the deepest; its ancestors come with it
+    for (auto dir = mount.parents; *dir; ++dir) parent = *dir;
+    if (parent) {
+        if (const int error = child_make_dirs_in_root(plan, parent)) child_fail(plan, "mount", error, "mkdir", parent);
     }
     struct stat st;
     if (::stat(mount.target, &st) == 0) return;
     if (errno != ENOENT) child_fail(plan, "mount", errno, "stat mount target", mount.target);
-    if (mount.is_dir) {
-        if (::mkdir(mount.target, 0755) != 0 && errno != EEXIST) child_fail(plan, "mount", errno, "mkdir", mount.target);
-        return;
-    }
     const int fd = ::open(mount.target, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno != EEXIST) child_fail(plan, "mount", errno, "create mount target", mount.target);
     if (fd >= 0) ::close(fd);
@@ -175,13 +180,62 @@ void attach_extra_mounts(const ChildPlan& plan) noexcept {
     for (std::size_t i = 0; i < plan.mount_count; ++i) {
         const ChildMount& mount = plan.mounts[i];
         make_mount_target(plan, mount);
-        must(plan, ::move_mount(mount.tree_fd, "", AT_FDCWD, mount.target, MOVE_MOUNT_F_EMPTY_PATH), "mount", "mount on",
-             mount.target);
+        // A target that is a symlink mounts where it leads (inside the root, as we are in it).
+        must(plan, ::move_mount(mount.tree_fd, "", AT_FDCWD, mount.target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS),
+             "mount", "mount on", mount.target);
         ::close(mount.tree_fd);
     }
 }
 
+// One directory of child_make_dirs_in_root's path; `dir` exists afterwards (as a directory,
+// or as a symlink leading to one).
+int make_one_dir(const ChildPlan& plan, const char* dir, int depth) noexcept {
+    if (::mkdir(dir, 0755) == 0) {
+        // The container's root made it, as far as the container can tell.
+        if (plan.userns_fd >= 0 && ::lchown(dir, plan.root_owner_uid, plan.root_owner_gid) != 0) return errno;
+        return 0;
+    }
+    if (errno != EEXIST) return errno;
+    struct stat st;
+    if (::stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (errno != ENOENT) return errno;
+    // A dangling symlink: make what it names.
+    char link[PATH_MAX];
+    const ssize_t n = ::readlink(dir, link, sizeof link - 1);
+    if (n < 0) return errno;
+    link[n] = '\0';
+    char target[PATH_MAX] = "";
+    if (link[0] != '/') {  // relative to the link's own directory
+        const char* slash = std::strrchr(dir, '/');
+        const std::size_t keep = slash ? static_cast<std::size_t>(slash - dir) + 1 : 0;
+        if (keep + static_cast<std::size_t>(n) >= sizeof target) return ENAMETOOLONG;
+        std::memcpy(target, dir, keep);
+        target[keep] = '\0';
+    }
+    std::strcat(target, link);
+    return make_dirs_following(plan, target, depth + 1);
+}
+
+int make_dirs_following(const ChildPlan& plan, const char* path, int depth) noexcept {
+    if (depth > 40) return ELOOP;  // the kernel's own limit on links in one lookup
+    char prefix[PATH_MAX];
+    const std::size_t length = std::strlen(path);
+    if (length == 0 || length >= sizeof prefix) return ENAMETOOLONG;
+    std::memcpy(prefix, path, length + 1);
+    for (std::size_t end = 1; end <= length; ++end) {
+        if (end < length && prefix[end] != '/') continue;
+        const char saved = prefix[end];
+        prefix[end] = '\0';
+        const int error = make_one_dir(plan, prefix, depth);
+        prefix[end] = saved;
+        if (error) return error;
+    }
+    return 0;
+}
+
 } // namespace
+
+int child_make_dirs_in_root(const ChildPlan& plan, const char* path) noexcept { return make_dirs_following(plan, path, 0); }
 
 void child_enter_root(const ChildPlan& plan) noexcept {
     // Nothing mounted from here on may propagate back to the host.

@@ -78,17 +78,6 @@ std::vector<std::string> exec_candidates(const Spec& spec) {
     return candidates;
 }
 
-// "/a/b" -> {"/a", "/a/b"}: each directory that chdir needs, outermost first.
-std::vector<std::string> cwd_prefixes(const fs::path& cwd) {
-    std::vector<std::string> prefixes;
-    fs::path prefix = "/";
-    for (const auto& part : cwd.relative_path()) {
-        prefix /= part;
-        prefixes.push_back(prefix.string());
-    }
-    return prefixes;
-}
-
 fs::path normalized_cwd(const std::string& cwd) {
     auto path = (fs::path("/") / cwd).lexically_normal();
     // lexically_normal keeps a leading "/.." ; the container's root is its own parent.
@@ -477,7 +466,6 @@ Result run(const Spec& spec) {
     const CStringArray candidates(exec_candidates(spec));
     const auto cwd = normalized_cwd(spec.cwd);
     const std::string cwd_string = cwd.string();
-    const CStringArray prefixes(cwd_prefixes(cwd));
     Pipe reports = make_pipe();
     Pipe sync = make_pipe();
 
@@ -493,7 +481,6 @@ Result run(const Spec& spec) {
     plan.read_only_root = spec.read_only_root;
     plan.mounts = mounts.data();
     plan.mount_count = mounts.size();
-    plan.cwd_prefixes = prefixes.get();
     plan.cwd = cwd_string.c_str();
     plan.userns_fd = userns.get();
     if (spec.userns) {

@@ -2,9 +2,8 @@
 // image (absolute ones naming host paths, relative ones climbing past the root) used as a
 // -v target, as `run -w` or as a Buildfile WORKDIR, resolve inside the container's root.
 // Every case checks both sides: what the container sees, and that the host paths the
-// links name stay absent (or, for an existing host directory, untouched). Two run-time
-// shapes docker accepts are refused by strata (exit 125, nothing done on the host); their
-// docker-compatible expectations are the [!mayfail] cases, each with the bug described.
+// links name stay absent (or, for an existing host directory, untouched); and where docker
+// accepts a shape (a dangling link on the way, a link as the mount target), so does strata.
 #include "tests/common/busybox_store.hpp"
 
 #include <catch2/catch.hpp>
@@ -302,15 +301,10 @@ TEST_CASE("however a run uses an image symlink naming a host path, the host is n
     }
 }
 
-// BUG (run): `strata run -w /abs/sub IMAGE ...` and `strata run -v HOST:/abs/sub IMAGE ...`,
-// where /abs is an image symlink whose target directory the image lacks, exit 125 with
-// "sandbox cwd: mkdir '/abs/sub': No such file or directory" (resp. "sandbox mount: mkdir
-// ..."). The child makes the path's prefixes lexically (mkdir "/abs" is EEXIST, then
-// mkdir "/abs/sub" follows the dangling /abs) and never makes the link's target. docker
-// (runc's MkdirAllInRoot) makes it inside the root and runs; the build's WORKDIR already
-// does. Safe (nothing happens on the host: the test above), hence [!mayfail].
+// A -w or -v target through an image symlink whose target directory the image lacks: the
+// directory is made where the link leads, inside the root (runc's MkdirAllInRoot does so).
 TEST_CASE("a dangling image symlink in a -v target or -w is made inside the root, as docker does",
-          "[integration][escape][!mayfail]") {
+          "[integration][escape]") {
     auto& s = store();
     HostPaths host_paths;
     s.guard(host_paths);
@@ -341,15 +335,10 @@ TEST_CASE("a dangling image symlink in a -v target or -w is made inside the root
     }
 }
 
-// BUG (run): a mount target whose last component is an image symlink fails:
-// `strata run -v HOST:/hostdir IMAGE ...` (also a named volume, --tmpfs, --mount), with
-// /hostdir -> /some/dir that the image has, exits 125 with "sandbox mount: mount on
-// '/hostdir': Invalid argument". The child's move_mount(..., "/hostdir", ...) lacks
-// MOVE_MOUNT_T_SYMLINKS, so it does not follow the final symlink and the kernel refuses a
-// symlink as the mount point. docker (runc's securejoin) mounts on the link's target inside
-// the root. Safe (the test above), hence [!mayfail].
+// A mount target that is itself an image symlink: the mount lands where the link leads,
+// inside the root (as runc's securejoin resolves it).
 TEST_CASE("a mount target that is itself an image symlink mounts where the link leads inside the root, as docker does",
-          "[integration][escape][!mayfail]") {
+          "[integration][escape]") {
     auto& s = store();
     HostPaths host_paths;
     s.guard(host_paths);
