@@ -51,6 +51,7 @@ struct BuildOptions {
     bool explain = false;  // say why each step that runs missed the cache
     sandbox::Limits limits;
     std::optional<long long> source_date_epoch;
+    store::LayerCompression compression;  // --compression, --compression-level: new layers' blobs
     int terminal_fd = 2;  // the terminal the progress stream shows on (tty mode: its width)
     ProgressMode progress = ProgressMode::plain;
     int jobs = 0;  // stages built at once; 0 = the number of cores

@@ -38,10 +38,20 @@ void explain(const StageBuild& s, const StepIdentity& id, const nlohmann::json& 
     build.progress.message("explain: " + heading(s.current_step()) + ": " + reason);
 }
 
+// The layer's codec is an input of the step's output too: a cached gzip layer must not
+// stand in for a zstd one. The default adds nothing, so gzip keys stay what they were.
+nlohmann::json with_compression(const nlohmann::json& record, const store::LayerCompression& compression) {
+    if (compression == store::LayerCompression{}) return record;
+    nlohmann::json out = record;
+    out["compression"] = compression.describe();
+    return out;
+}
+
 } // namespace
 
-void StageBuild::apply_step(const parser::Instruction& step, ImageState& state, const nlohmann::json& record,
+void StageBuild::apply_step(const parser::Instruction& step, ImageState& state, const nlohmann::json& step_record,
                             const std::function<void(TempDir& snapshot)>& produce) {
+    const nlohmann::json record = with_compression(step_record, build.options.compression);
     const std::string key = cache_key(record);
     const StepIdentity id = identity_of(build.options, stage, current_);
     const std::optional<LastStep> last = last_step(build.store, id);
@@ -73,6 +83,7 @@ StepOutput StageBuild::produce_output(const ImageState& state, const std::functi
     if (fs::is_empty(snapshot.path())) return output;  // the step changed nothing: no layer
     store::LayerOptions layer_options;
     layer_options.source_date_epoch = build.options.source_date_epoch;
+    layer_options.compression = build.options.compression;
     // Blob and snapshot made durable with one sync (the record written next names both).
     const auto committed = build.store.commit_layer(std::move(snapshot), state.top_chain_id(), layer_options);
     output.layer = committed.layer.descriptor;

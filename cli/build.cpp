@@ -5,6 +5,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
@@ -34,6 +35,9 @@ struct BuildFlags {
     std::vector<std::string> labels;
     std::vector<std::string> secrets;  // --secret id=foo,src=path
     std::vector<std::string> ssh;      // --ssh default | id=socket
+    std::string compression = "gzip";      // --compression: new layers' codec
+    std::optional<int> compression_level;  // --compression-level
+    std::vector<std::string> outputs;  // --output type=...,dest=...
 };
 
 // -f given, else Buildfile in the context, else Dockerfile (what docker users have).
@@ -86,6 +90,8 @@ std::map<std::string, std::string> parse_labels(const std::vector<std::string>& 
     return labels;
 }
 
+bool takes_stdout(const BuildOutput& output) { return writes_archive(output) && output.dest == "-"; }
+
 std::optional<long long> source_date_epoch() {
     const char* v = std::getenv("SOURCE_DATE_EPOCH");
     if (!v || !*v) return std::nullopt;
@@ -95,7 +101,19 @@ std::optional<long long> source_date_epoch() {
     return epoch;
 }
 
+// --output specs, checked before anything is built; at most one may take standard output.
+std::vector<BuildOutput> parse_outputs(const std::vector<std::string>& specs) {
+    std::vector<BuildOutput> outputs;
+    for (const auto& spec : specs) outputs.push_back(parse_build_output(spec));
+    const auto to_stdout = std::count_if(outputs.begin(), outputs.end(), takes_stdout);
+    if (to_stdout > 1) throw Error("only one --output can write to standard output");
+    if (to_stdout == 1 && ::isatty(STDOUT_FILENO))
+        throw Error("refusing to write an archive to a terminal: give --output a dest=FILE or redirect stdout");
+    return outputs;
+}
+
 void run_build(const BuildFlags& flags, const GlobalOptions& global) {
+    const std::vector<BuildOutput> outputs = parse_outputs(flags.outputs);
     builder::BuildOptions options;
     Buildfile buildfile = read_buildfile(flags);
     options.buildfile_text = std::move(buildfile.text);
@@ -112,6 +130,7 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     if (!flags.memory.empty()) options.limits.memory_bytes = parse_size(flags.memory);
     if (flags.pids_limit > 0) options.limits.pids = flags.pids_limit;
     options.source_date_epoch = source_date_epoch();
+    options.compression = store::parse_layer_compression(flags.compression, flags.compression_level);
     options.progress = progress_mode(flags.progress);
     if (flags.jobs < 0) throw Error("--jobs must be at least 1");
     options.jobs = flags.jobs;
@@ -139,8 +158,10 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
             throw;
         }
     }();
+    // The image is stored and tagged as usual; the outputs are copies of it.
+    for (const auto& output : outputs) write_build_output(store, output, result.manifest, flags.tags);
     if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, result.manifest.digest);
-    std::cout << result.manifest.digest << "\n";
+    if (std::none_of(outputs.begin(), outputs.end(), takes_stdout)) std::cout << result.manifest.digest << "\n";
 }
 
 } // namespace
@@ -167,7 +188,16 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--label", flags->labels, "Set a label on the image (KEY=VALUE); repeatable")->allow_extra_args(false);
     cmd->add_option("--secret", flags->secrets, "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable")
         ->allow_extra_args(false);
+    cmd->add_option("--compression", flags->compression, "Layer compression: gzip, zstd or uncompressed")
+        ->capture_default_str();
+    cmd->add_option_function<int>(
+        "--compression-level", [flags](int level) { flags->compression_level = level; },
+        "Compression level (gzip 0-9, default 6; zstd 1-19, default 3)");
     cmd->add_option("--ssh", flags->ssh, "SSH agent for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET; repeatable")
+        ->allow_extra_args(false);
+    cmd->add_option("-o,--output", flags->outputs,
+                    "Also export the image: type=oci,dest=DIR | type=oci-archive,dest=FILE|- | type=docker,dest=FILE|- | "
+                    "type=local,dest=DIR (its files), or a DIR; repeatable")
         ->allow_extra_args(false);
     cmd->callback([flags, &global] { run_build(*flags, global); });
 }

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 namespace strata::cli {
 
@@ -20,13 +21,35 @@ void add_run_command(CLI::App& app, GlobalOptions& global);
 void add_bundle_command(CLI::App& app, GlobalOptions& global);  // bundle.cpp
 void add_container_commands(CLI::App& app, GlobalOptions& global);  // containers.cpp: commit, rm, ps
 void add_images_command(CLI::App& app, GlobalOptions& global);
+void add_image_commands(CLI::App& app, GlobalOptions& global);  // image_commands.cpp: inspect, history, tag, rmi
 void add_parse_command(CLI::App& app, GlobalOptions& global);
 void add_du_command(CLI::App& app, GlobalOptions& global);     // du.cpp
 void add_prune_command(CLI::App& app, GlobalOptions& global);  // prune.cpp
+void add_fsck_command(CLI::App& app, GlobalOptions& global);   // fsck.cpp
+void add_save_load_commands(CLI::App& app, GlobalOptions& global);  // save_load.cpp: save, load
+
+// build --output (save_load.cpp), BuildKit's syntax: type=oci,dest=DIR (tar=true: an
+// archive) | type=oci-archive,dest=FILE|- | type=docker,dest=FILE|- | type=local,dest=DIR,
+// or just a path (type=local). name= names the exported image (default: build's -t tags).
+struct BuildOutput {
+    std::string type;
+    std::string dest;
+    std::vector<std::string> names;
+    bool tar = false;
+};
+BuildOutput parse_build_output(const std::string& spec);
+bool writes_archive(const BuildOutput& output);  // a tar, so dest=- is standard output
+void write_build_output(store::Store& store, const BuildOutput& output, const store::Descriptor& manifest,
+                        const std::vector<std::string>& tags);
+void add_export_import_commands(CLI::App& app, GlobalOptions& global);  // export_import.cpp: export, import
+void add_diff_command(CLI::App& app, GlobalOptions& global);            // diff.cpp
 
 // The store's GC lock in `use` mode for a command that writes or stands on objects
 // (build, run, bundle, commit), saying so on stderr when a prune makes it wait.
 store::GcLock hold_store_for_use(const store::Store& store);
+
+// SOURCE_DATE_EPOCH when set (reproducible, as builds are), else the current time, in seconds.
+long long now_or_source_date_epoch();
 
 // "512m" -> 536870912; plain numbers are bytes (docker's units: b, k, m, g).
 long long parse_size(const std::string& text);

@@ -4,6 +4,7 @@
 #include "util/units.hpp"
 
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 
@@ -17,6 +18,16 @@ store::GcLock hold_store_for_use(const store::Store& store) {
 long long parse_size(const std::string& text) {
     const long long value = parse_ram_bytes(text);  // docker's units: 512m, 1g, 64MiB...
     if (value <= 0) throw Error("invalid size '" + text + "': must be positive");
+    return value;
+}
+
+long long now_or_source_date_epoch() {
+    const char* epoch = std::getenv("SOURCE_DATE_EPOCH");
+    if (!epoch || !*epoch)
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    char* end = nullptr;
+    const long long value = std::strtoll(epoch, &end, 10);
+    if (*end != '\0' || value < 0) throw Error(std::string("SOURCE_DATE_EPOCH='") + epoch + "' is not a non-negative integer");
     return value;
 }
 
@@ -39,9 +50,14 @@ int main(int argc, char** argv) {
     add_bundle_command(app, global);
     add_container_commands(app, global);
     add_images_command(app, global);
+    add_image_commands(app, global);
     add_parse_command(app, global);
     add_du_command(app, global);
     add_prune_command(app, global);
+    add_fsck_command(app, global);
+    add_save_load_commands(app, global);
+    add_export_import_commands(app, global);
+    add_diff_command(app, global);
 
     try {
         app.parse(argc, argv);

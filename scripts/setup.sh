@@ -15,8 +15,8 @@ packages=(
   clang libclang-rt-14-dev
   # examples: a static shell to build base images from
   busybox-static
-  # peers the integration tests check our images against
-  skopeo umoci runc
+  # peers the integration tests check our images against (buildah, docker.io: save/load)
+  skopeo umoci runc buildah docker.io
   # tests/oci-schema: validates OCI documents against the image-spec JSON schemas
   python3-jsonschema
   # ADD tests: archives in every format docker unpacks, and a local HTTP server

@@ -1,14 +1,15 @@
-// Layer tar generation: a sorted walk of an overlay-format directory, tarred by libarchive
-// (restricted pax), hashed (diff id), gzipped and written as a blob, all in one pass.
+// Layer blobs: the deterministic tar of an overlay-format directory (tree_tar.cpp),
+// hashed (diff id), compressed (compress.hpp) and written as a blob, all in one pass.
+#include "store/compress.hpp"
 #include "store/internal.hpp"
 #include "store/store.hpp"
+#include "store/tree_tar.hpp"
 
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
 #include <archive_entry.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,230 +26,37 @@ namespace strata::store {
 
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
-
-struct EntryFree {
-    void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
-};
-using Entry = std::unique_ptr<archive_entry, EntryFree>;
-
-// The tar byte sink: hashes the tar (diff id), deflates it into gzip, and streams the
-// compressed bytes into the blob (which hashes them for the blob digest).
-class GzipBlobSink {
+// The tar byte sink: hashes the tar (diff id), compresses it as the options say, and
+// streams the result into the blob (which hashes it for the blob digest).
+class LayerBlobSink {
 public:
-    explicit GzipBlobSink(BlobWriter& blob) : blob_(blob), out_(chunk_size) {
-        // windowBits 15+16: a gzip wrapper whose header has mtime 0 and no name (zlib's default).
-        if (deflateInit2(&z_, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            throw Error("deflateInit2 failed");
-    }
-    ~GzipBlobSink() { deflateEnd(&z_); }
-    GzipBlobSink(const GzipBlobSink&) = delete;
-    GzipBlobSink& operator=(const GzipBlobSink&) = delete;
+    LayerBlobSink(BlobWriter& blob, const LayerCompression& compression)
+        : compressor_(make_compressor(compression, [&blob](const void* data, std::size_t size) { blob.write(data, size); })) {}
 
     void write(const void* data, std::size_t size) {
         diff_.update(data, size);
-        z_.next_in = static_cast<Bytef*>(const_cast<void*>(data));
-        z_.avail_in = static_cast<uInt>(size);
-        deflate_all(Z_NO_FLUSH);
+        compressor_->write(data, size);
     }
-    void finish() { deflate_all(Z_FINISH); }
+    void finish() { compressor_->finish(); }
     std::string diff_id() { return diff_.digest(); }
 
 private:
-    void deflate_all(int flush) {
-        for (;;) {
-            z_.next_out = out_.data();
-            z_.avail_out = static_cast<uInt>(out_.size());
-            const int rc = deflate(&z_, flush);
-            if (rc == Z_STREAM_ERROR) throw Error("deflate failed");
-            blob_.write(out_.data(), out_.size() - z_.avail_out);
-            if (flush == Z_FINISH ? rc == Z_STREAM_END : z_.avail_out != 0) return;
-        }
-    }
-
-    BlobWriter& blob_;
     Sha256 diff_;
-    z_stream z_{};
-    std::vector<Bytef> out_;
-};
-
-// libarchive is C: exceptions must not cross it. The callback parks them here.
-struct SinkContext {
-    GzipBlobSink* sink;
-    std::exception_ptr error;
-};
-
-la_ssize_t write_callback(archive* a, void* opaque, const void* buffer, size_t length) {
-    auto* ctx = static_cast<SinkContext*>(opaque);
-    try {
-        ctx->sink->write(buffer, length);
-        return static_cast<la_ssize_t>(length);
-    } catch (...) {
-        ctx->error = std::current_exception();
-        archive_set_error(a, EIO, "writing layer blob failed");
-        return -1;
-    }
-}
-
-struct stat lstat_or_throw(const fs::path& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat", path.string());
-    return st;
-}
-
-bool is_whiteout_device(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
-
-class TreeTarWriter {
-public:
-    TreeTarWriter(archive* a, const LayerOptions& options) : a_(a), options_(options), data_(chunk_size) {}
-
-    // Adds every entry below dir, depth first, each directory's children in byte order
-    // (the order of Go's filepath.Walk, which umoci uses).
-    void add_tree(const fs::path& dir, const std::string& rel_dir) {
-        for (const auto& name : sorted_dir_names(dir)) {
-            const fs::path path = dir / name;
-            const std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
-            if (name.starts_with(detail::whiteout_prefix))
-                throw Error("cannot put '" + path.string() + "' in a layer: '.wh.' names are reserved for whiteouts");
-            const struct stat st = lstat_or_throw(path);
-            if (is_whiteout_device(st)) {
-                add_whiteout(rel_dir, name, st);
-                continue;
-            }
-            if (S_ISSOCK(st.st_mode)) continue;  // a socket cannot be tarred (docker skips them too)
-            add_entry(path, rel, st);
-            if (S_ISDIR(st.st_mode)) {
-                if (get_xattr(path, detail::overlay_opaque_xattr) == std::string("y")) add_opaque_marker(rel, st);
-                add_tree(path, rel);
-            }
-        }
-    }
-
-private:
-    std::uint32_t shift_uid() const { return options_.unshift_ids ? options_.unshift_ids->uid : 0; }
-    std::uint32_t shift_gid() const { return options_.unshift_ids ? options_.unshift_ids->gid : 0; }
-    std::uint32_t unshift(std::uint32_t id, std::uint32_t base) const {
-        if (!options_.unshift_ids || id < base || id - base >= options_.unshift_ids->size) return id;
-        return id - base;
-    }
-
-    long long clamp(time_t t) const {
-        const long long secs = t;
-        return options_.source_date_epoch && secs > *options_.source_date_epoch ? *options_.source_date_epoch : secs;
-    }
-
-    Entry new_entry(const std::string& rel, const struct stat& st) const {
-        Entry e(archive_entry_new());
-        if (!e) throw Error("archive_entry_new failed");
-        archive_entry_set_pathname(e.get(), rel.c_str());
-        archive_entry_set_uid(e.get(), unshift(st.st_uid, shift_uid()));
-        archive_entry_set_gid(e.get(), unshift(st.st_gid, shift_gid()));
-        archive_entry_set_mtime(e.get(), clamp(st.st_mtim.tv_sec), 0);
-        return e;
-    }
-
-    void add_entry(const fs::path& path, const std::string& rel, const struct stat& st) {
-        Entry e = new_entry(rel, st);
-        archive_entry_set_mode(e.get(), st.st_mode);
-        add_xattrs(e.get(), path);
-        if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
-            const auto [it, first] = links_.try_emplace({st.st_dev, st.st_ino}, rel);
-            if (!first) {
-                archive_entry_set_hardlink(e.get(), it->second.c_str());
-                archive_entry_set_size(e.get(), 0);
-                write_header(e.get(), rel);
-                return;
-            }
-        }
-        if (S_ISLNK(st.st_mode)) archive_entry_set_symlink(e.get(), read_link(path).c_str());
-        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) archive_entry_set_rdev(e.get(), st.st_rdev);
-        if (S_ISREG(st.st_mode)) archive_entry_set_size(e.get(), st.st_size);
-        write_header(e.get(), rel);
-        if (S_ISREG(st.st_mode)) write_file_data(path, st.st_size);
-    }
-
-    // Overlay marks a deletion with a 0:0 char device; a layer marks it with an empty `.wh.<name>`.
-    void add_whiteout(const std::string& rel_dir, const std::string& name, const struct stat& st) {
-        const std::string rel = (rel_dir.empty() ? "" : rel_dir + "/") + std::string(detail::whiteout_prefix) + name;
-        Entry e = new_entry(rel, st);
-        archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_set_perm(e.get(), 0600);
-        archive_entry_set_size(e.get(), 0);
-        write_header(e.get(), rel);
-    }
-
-    // Overlay marks an opaque directory with an xattr; a layer with a `.wh..wh..opq` file in it.
-    void add_opaque_marker(const std::string& dir_rel, const struct stat& dir_st) {
-        const std::string rel = dir_rel + "/" + std::string(detail::opaque_marker);
-        Entry e = new_entry(rel, dir_st);
-        archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_set_perm(e.get(), dir_st.st_mode & 07777 & ~0111u);
-        archive_entry_set_size(e.get(), 0);
-        write_header(e.get(), rel);
-    }
-
-    static void add_xattrs(archive_entry* e, const fs::path& path) {
-        auto names = xattr_names(path);
-        // libarchive prepends each xattr to its list: add them in reverse to write them sorted.
-        std::reverse(names.begin(), names.end());
-        for (const auto& name : names) {
-            if (!detail::is_portable_xattr(name)) continue;
-            if (const auto value = get_xattr(path, name))
-                archive_entry_xattr_add_entry(e, name.c_str(), value->data(), value->size());
-        }
-    }
-
-
-    void write_header(archive_entry* e, const std::string& rel) {
-        if (archive_write_header(a_, e) != ARCHIVE_OK)
-            throw Error("tar entry '" + rel + "': " + detail::archive_message(a_));
-    }
-
-    // Streams the file in bounded chunks; exactly `size` bytes, as the header promised.
-    void write_file_data(const fs::path& path, off_t size) {
-        Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-        if (!fd) throw_errno("open", path.string());
-        off_t left = size;
-        while (left > 0) {
-            const auto n = static_cast<ssize_t>(
-                read_some(fd.get(), data_.data(), std::min<std::size_t>(data_.size(), static_cast<std::size_t>(left)), path.c_str()));
-            if (n == 0) throw Error("file '" + path.string() + "' shrank while tarring");
-            if (archive_write_data(a_, data_.data(), static_cast<std::size_t>(n)) != n)
-                throw Error("tar data of '" + path.string() + "': " + detail::archive_message(a_));
-            left -= n;
-        }
-    }
-
-    archive* a_;
-    const LayerOptions& options_;
-    std::vector<char> data_;
-    std::map<std::pair<dev_t, ino_t>, std::string> links_;  // first path of each hardlinked inode
+    std::unique_ptr<Compressor> compressor_;
 };
 
 } // namespace
 
 namespace {
 
-// Tars and gzips `dir` into `blob` (sealed, not yet published); returns its diff id.
+// Tars and compresses `dir` into `blob` (sealed, not yet published); returns its diff id.
 std::string write_layer_blob(BlobWriter& blob, const fs::path& dir, const LayerOptions& options, Descriptor& descriptor) {
     return with_context("writing layer from '" + dir.string() + "'", [&] {
-        GzipBlobSink sink(blob);
-        SinkContext ctx{&sink, nullptr};
-        detail::ArchiveWriter a(archive_write_new());
-        if (!a) throw Error("archive_write_new failed");
-        if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
-            archive_write_add_filter_none(a.get()) != ARCHIVE_OK ||
-            archive_write_open2(a.get(), &ctx, nullptr, write_callback, nullptr, nullptr) != ARCHIVE_OK)
-            throw Error("opening tar writer: " + detail::archive_message(a.get()));
-        try {
-            TreeTarWriter(a.get(), options).add_tree(dir, "");
-            if (archive_write_close(a.get()) != ARCHIVE_OK) throw Error("closing tar: " + detail::archive_message(a.get()));
-        } catch (...) {
-            if (ctx.error) std::rethrow_exception(ctx.error);  // the real cause, not libarchive's echo of it
-            throw;
-        }
+        LayerBlobSink sink(blob, options.compression);
+        write_tree_tar(dir, [&sink](const void* data, std::size_t size) { sink.write(data, size); }, options);
         sink.finish();
-        descriptor = blob.seal(media::layer_gzip);
+        descriptor = blob.seal(options.compression.media_type());
+        descriptor.annotations[compression_annotation] = options.compression.describe();
         return sink.diff_id();
     });
 }

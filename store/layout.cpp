@@ -1,5 +1,5 @@
-// The OCI image layout: oci-layout, index.json (tags as ref.name annotations), and the
-// image (manifest + config) documents.
+// The OCI image layout: oci-layout, index.json (names as annotations, resolved as docker
+// resolves references), and the image (manifest + config) documents.
 #include "store/store.hpp"
 
 #include "util/error.hpp"
@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <fcntl.h>
+#include <fstream>
+#include <functional>
 #include <unistd.h>
 
 namespace strata::store {
@@ -30,15 +32,221 @@ json read_index(const Store& s) {
     });
 }
 
-std::vector<Descriptor> index_manifests(const Store& s) {
-    std::vector<Descriptor> out;
-    const json index = read_index(s);
-    for (const auto& entry : index["manifests"]) out.push_back(descriptor_from_json(entry));
-    return out;
+// A SAX handler that hands over index.json's "manifests" entries one at a time, so that
+// reading a large index never holds its whole document: first-touch memory is most of what
+// `strata images` costs over 1,000 images on a virtual machine where a page fault is dear.
+class ManifestEntries {
+public:
+    explicit ManifestEntries(const std::function<bool(const json&)>& each) : each_(each) {}
+
+    bool null() { return value(nullptr); }
+    bool boolean(bool v) { return value(v); }
+    bool number_integer(json::number_integer_t v) { return value(v); }
+    bool number_unsigned(json::number_unsigned_t v) { return value(v); }
+    bool number_float(json::number_float_t v, const std::string&) { return value(v); }
+    bool string(std::string& v) { return value(std::move(v)); }
+    bool binary(json::binary_t&) { return value(nullptr); }
+    bool start_object(std::size_t) { return open(json::object()); }
+    bool start_array(std::size_t) { return open(json::array()); }
+    bool end_object() { return close(); }
+    bool end_array() { return close(); }
+    bool key(std::string& k) {
+        if (depth_ == 1) top_key_ = k;
+        else key_ = k;
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) { throw Error(e.what()); }
+
+    void finish() const {
+        if (!saw_object_) throw Error("not a JSON object");
+        if (!saw_manifests_) throw Error("no manifests array");
+    }
+
+private:
+    bool in_manifests() const { return manifests_open_ && depth_ >= 2; }
+
+    bool value(json v) {
+        if (depth_ == 0) throw Error("not a JSON object");
+        if (depth_ == 1 && top_key_ == "manifests") throw Error("no manifests array");
+        if (!in_manifests()) return true;
+        if (stack_.empty()) return each_(v);  // a manifests element that is not an object
+        place(std::move(v));
+        return true;
+    }
+
+    bool open(json container) {
+        ++depth_;
+        if (depth_ == 1) {
+            if (!container.is_object()) throw Error("not a JSON object");
+            saw_object_ = true;
+        } else if (depth_ == 2 && top_key_ == "manifests") {
+            if (!container.is_array()) throw Error("no manifests array");
+            manifests_open_ = saw_manifests_ = true;
+        } else if (in_manifests()) {
+            if (stack_.empty()) {
+                entry_ = std::move(container);
+                stack_.push_back(&entry_);
+            } else {
+                stack_.push_back(place(std::move(container)));
+            }
+        }
+        return true;
+    }
+
+    bool close() {
+        bool go_on = true;
+        if (in_manifests() && !stack_.empty()) {
+            stack_.pop_back();
+            if (stack_.empty()) go_on = each_(entry_);
+        } else if (depth_ == 2 && manifests_open_) {
+            manifests_open_ = false;
+        }
+        --depth_;
+        return go_on;
+    }
+
+    // Pointers into the entry stay valid: a container only grows while it is the innermost one.
+    json* place(json v) {
+        json& parent = *stack_.back();
+        if (parent.is_object()) return &(parent[key_] = std::move(v));
+        parent.push_back(std::move(v));
+        return &parent.back();
+    }
+
+    const std::function<bool(const json&)>& each_;
+    int depth_ = 0;
+    std::string top_key_, key_;
+    bool saw_object_ = false, saw_manifests_ = false, manifests_open_ = false;
+    json entry_;
+    std::vector<json*> stack_;
+};
+
+// The full name is in io.containerd.image.name (as containerd and docker write it);
+// ref.name holds the familiar "name:tag", which skopeo's oci:DIR:name:tag matches and which
+// is all that stores written before the full name existed (and skopeo copies) carry.
+constexpr const char* image_name_annotation = "io.containerd.image.name";
+
+IndexEntry index_entry(Descriptor d) {
+    IndexEntry e;
+    for (const char* key : {image_name_annotation, ref_name_annotation}) {
+        const auto it = d.annotations.find(key);
+        if (it == d.annotations.end()) continue;
+        try {
+            e.reference = with_default_tag(parse_reference(it->second));
+        } catch (const Error&) {
+            if (e.name.empty()) e.name = it->second;  // shown and matched as written
+            continue;
+        }
+        e.name = e.reference->familiar_string();
+        break;
+    }
+    e.manifest = std::move(d);
+    return e;
+}
+
+// Calls each() with every index.json entry, in order, until it returns false.
+void visit_index(const Store& s, const std::function<bool(IndexEntry&&)>& each) {
+    const fs::path path = index_path(s);
+    with_context("reading '" + path.string() + "'", [&] {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw_errno("open", path.string());
+        const std::function<bool(const json&)> entry = [&](const json& e) {
+            return each(index_entry(descriptor_from_json(e)));
+        };
+        ManifestEntries handler(entry);
+        if (json::sax_parse(in, &handler)) handler.finish();  // false: each() stopped it early
+    });
+}
+
+bool names(const IndexEntry& e, const Reference& ref) { return e.reference && e.reference->string() == ref.string(); }
+
+// An entry whose name docker's grammar refuses (older strata took "Name" as typed).
+bool names_as_written(const IndexEntry& e, std::string_view text) {
+    return !e.reference && !e.name.empty() && (e.name == text || e.name == std::string(text) + ":" + default_tag);
+}
+
+// Rewrites index.json without the entries `drop` selects, under the store lock.
+template <typename Drop>
+void remove_index_entries(const Store& s, Drop drop) {
+    const FileLock guard = s.lock(FileLock::Mode::exclusive);
+    json index = read_index(s);
+    json kept = json::array();
+    for (const auto& entry : index["manifests"])
+        if (!drop(index_entry(descriptor_from_json(entry)))) kept.push_back(entry);
+    if (kept.size() == index["manifests"].size()) return;
+    index["manifests"] = std::move(kept);
+    write_file_atomic(index_path(s), index.dump());
 }
 
 bool is_hex(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A unique prefix (>= 4 hex digits) of a manifest digest, as docker takes short ids.
+class IdPrefix {
+public:
+    explicit IdPrefix(std::string_view prefix)
+        : prefix_(prefix), usable_(prefix.size() >= 4 && prefix.size() <= 64 && is_hex(prefix)) {}
+    void offer(const Descriptor& d) {
+        if (!usable_ || !std::string_view(d.digest).substr(7).starts_with(prefix_)) return;
+        if (!found_) found_ = d;
+        else if (found_->digest != d.digest && other_.empty()) other_ = d.digest;
+    }
+    std::optional<Descriptor> result() const {
+        if (!other_.empty())
+            throw Error("image id prefix '" + std::string(prefix_) + "' is ambiguous: " + found_->digest + ", " + other_);
+        return found_;
+    }
+
+private:
+    std::string_view prefix_;
+    bool usable_;
+    std::optional<Descriptor> found_;
+    std::string other_;
+};
+
+// Resolves a reference over index entries that for_each(visit) hands out in order until
+// visit returns false. One pass: a name wins over a name as an older strata wrote it, which
+// wins over an id prefix (docker too reads "abcd" as a name first).
+template <typename ForEach>
+std::optional<Descriptor> resolve_in(std::string_view reference, const ForEach& for_each) {
+    const auto find = [&](const auto& matches) -> std::optional<Descriptor> {
+        std::optional<Descriptor> found;
+        for_each([&](const IndexEntry& e) {
+            if (matches(e)) found = e.manifest;
+            return !found;
+        });
+        return found;
+    };
+    if (is_sha256_digest(reference) || is_image_id(reference)) {
+        const std::string digest = is_image_id(reference) ? "sha256:" + std::string(reference) : std::string(reference);
+        return find([&](const IndexEntry& e) { return e.manifest.digest == digest; });
+    }
+    std::optional<Reference> ref;
+    std::optional<Error> malformed;
+    try {
+        ref = with_default_tag(parse_reference(reference));
+    } catch (const Error& e) {
+        malformed = e;  // still possibly a name an older strata wrote as typed
+    }
+    // name@digest: that manifest, if the name's repository holds it (as docker checks).
+    if (ref && !ref->digest.empty())
+        return find([&](const IndexEntry& e) {
+            return e.manifest.digest == ref->digest && e.reference && e.reference->name() == ref->name();
+        });
+    std::optional<Descriptor> named, legacy;
+    IdPrefix prefix(reference);
+    for_each([&](const IndexEntry& e) {
+        if (ref && names(e, *ref)) named = e.manifest;
+        else if (!legacy && names_as_written(e, reference)) legacy = e.manifest;
+        else prefix.offer(e.manifest);
+        return !named;
+    });
+    if (named) return named;
+    if (legacy) return legacy;
+    if (auto by_id = prefix.result()) return by_id;
+    if (malformed) throw *malformed;
+    return std::nullopt;
 }
 
 bool is_layer_media_type(std::string_view type) {
@@ -92,60 +300,78 @@ Store::Store(fs::path root) : root_(std::move(root)) {
 }
 
 void Store::tag(std::string_view name, const Descriptor& manifest) {
-    const std::string ref = normalize_tag(name);
-    if (!is_sha256_digest(manifest.digest)) throw Error("cannot tag '" + ref + "': malformed digest");
+    const Reference ref = with_default_tag(parse_reference(name));
+    if (!ref.digest.empty())
+        throw Error("refusing to create a tag with a digest reference: '" + std::string(name) + "'");
+    if (!is_sha256_digest(manifest.digest)) throw Error("cannot tag '" + ref.familiar_string() + "': malformed digest");
+    Descriptor tagged = manifest;  // other annotations (skopeo's, say) stay; the name is ours
+    tagged.annotations[ref_name_annotation] = ref.familiar_string();
+    tagged.annotations[image_name_annotation] = ref.string();
+    const json tagged_json = to_json(tagged);
     const FileLock guard = lock(FileLock::Mode::exclusive);
     json index = read_index(*this);
     json kept = json::array();
+    bool present = false;
     for (const auto& entry : index["manifests"]) {
-        const Descriptor d = descriptor_from_json(entry);
-        const auto it = d.annotations.find(ref_name_annotation);
-        if (it != d.annotations.end() && it->second == ref && d.digest == manifest.digest &&
-            d.media_type == manifest.media_type)
-            return;  // already tagged so: nothing to write
-        if (it == d.annotations.end() || it->second != ref) kept.push_back(entry);
+        const IndexEntry e = index_entry(descriptor_from_json(entry));
+        if (names(e, ref) && entry != tagged_json) continue;  // the name moves
+        if (e.name.empty() && e.manifest.digest == manifest.digest) continue;  // no longer untagged
+        present = present || entry == tagged_json;
+        kept.push_back(entry);
     }
-    Descriptor tagged = manifest;
-    tagged.annotations[ref_name_annotation] = ref;
-    kept.push_back(to_json(tagged));
+    if (!present) kept.push_back(tagged_json);
+    if (kept == index["manifests"]) return;  // already tagged so: nothing to write
     index["manifests"] = std::move(kept);
     write_file_atomic(index_path(*this), index.dump());
 }
 
+std::optional<Descriptor> Store::untag(std::string_view name) {
+    const Reference ref = with_default_tag(parse_reference(name));
+    std::optional<Descriptor> removed;
+    remove_index_entries(*this, [&](const IndexEntry& e) {
+        if (!names(e, ref)) return false;
+        removed = e.manifest;
+        return true;
+    });
+    return removed;
+}
+
+std::vector<std::string> Store::remove_from_index(std::string_view digest) {
+    std::vector<std::string> names;
+    remove_index_entries(*this, [&](const IndexEntry& e) {
+        if (e.manifest.digest != digest) return false;
+        if (!e.name.empty()) names.push_back(e.name);
+        return true;
+    });
+    return names;
+}
+
+std::vector<IndexEntry> Store::index_entries(std::string_view digest) const {
+    std::vector<IndexEntry> out;
+    visit_index(*this, [&](IndexEntry&& e) {
+        if (digest.empty() || e.manifest.digest == digest) out.push_back(std::move(e));
+        return true;
+    });
+    return out;
+}
+
 std::vector<std::pair<std::string, Descriptor>> Store::tags() const {
     std::vector<std::pair<std::string, Descriptor>> out;
-    for (auto& d : index_manifests(*this)) {
-        const auto it = d.annotations.find(ref_name_annotation);
-        if (it != d.annotations.end()) out.emplace_back(it->second, std::move(d));
-    }
+    for (auto& e : index_entries())
+        if (!e.name.empty()) out.emplace_back(std::move(e.name), std::move(e.manifest));
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     return out;
 }
 
 std::optional<Descriptor> Store::resolve(std::string_view reference) const {
-    const std::vector<Descriptor> manifests = index_manifests(*this);
-    if (is_sha256_digest(reference)) {
-        for (const auto& d : manifests) {
-            if (d.digest == reference) return d;
-        }
-        return std::nullopt;
-    }
-    const std::string ref = normalize_tag(reference);
-    if (const auto tagged = std::find_if(manifests.begin(), manifests.end(), [&](const Descriptor& d) {
-            const auto it = d.annotations.find(ref_name_annotation);
-            return it != d.annotations.end() && it->second == ref;
-        });
-        tagged != manifests.end())
-        return *tagged;
-    if (reference.size() < 4 || reference.size() > 64 || !is_hex(reference)) return std::nullopt;
-    std::optional<Descriptor> found;
-    for (const auto& d : manifests) {
-        if (!std::string_view(d.digest).substr(7).starts_with(reference)) continue;
-        if (found && found->digest != d.digest)
-            throw Error("image id prefix '" + std::string(reference) + "' is ambiguous: " + found->digest + ", " + d.digest);
-        found = d;
-    }
-    return found;
+    return resolve_in(reference, [&](const auto& visit) { visit_index(*this, [&](IndexEntry&& e) { return visit(e); }); });
+}
+
+std::optional<Descriptor> Store::resolve(std::string_view reference, const std::vector<IndexEntry>& entries) {
+    return resolve_in(reference, [&](const auto& visit) {
+        for (const auto& e : entries)
+            if (!visit(e)) return;
+    });
 }
 
 void Store::sync() const {

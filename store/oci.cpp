@@ -1,4 +1,4 @@
-// Descriptors, tag names and chain ids: the pure data side of the OCI layout.
+// Descriptors and chain ids: the pure data side of the OCI layout.
 #include "store/oci.hpp"
 #include "store/store.hpp"
 
@@ -56,29 +56,6 @@ std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids) {
         parent = next_chain_id(parent, diff_id);
         out.push_back(parent);
     }
-    return out;
-}
-
-// Characters an image reference may hold (a superset of the OCI ref.name grammar
-// that skopeo and umoci check: components of [A-Za-z0-9] joined by -._:@+/).
-static bool is_reference_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == ':' || c == '@' || c == '+' || c == '/';
-}
-
-std::string normalize_tag(std::string_view name) {
-    if (name.empty()) throw Error("invalid image name: empty");
-    for (char c : name) {
-        if (!is_reference_char(c)) throw Error("invalid image name '" + std::string(name) + "'");
-    }
-    if (name.front() == '/' || name.back() == '/' || name.back() == ':')
-        throw Error("invalid image name '" + std::string(name) + "'");
-    std::string out(name);
-    if (out.find('@') != std::string::npos) return out;  // pinned by digest: kept as typed
-    // A ':' after the last '/' is a tag; one before it is a registry port.
-    const auto last_slash = out.rfind('/');
-    const auto tag_colon = out.find(':', last_slash == std::string::npos ? 0 : last_slash);
-    if (tag_colon == std::string::npos) out += ":latest";
     return out;
 }
 

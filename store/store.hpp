@@ -7,7 +7,9 @@
 //   <root>/records/<namespace>/<key>.json                   small JSON records (the build cache)
 //   <root>/tmp/session-XXXXXX/ (+ .lock)                    this process's staging, on the same filesystem
 //   <root>/lock                                             flock: shared for readers, exclusive for writers of refs
+#include "store/compress.hpp"
 #include "store/oci.hpp"
+#include "store/reference.hpp"
 #include "util/fs.hpp"
 
 #include <nlohmann/json.hpp>
@@ -47,6 +49,13 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// One entry of index.json: a manifest and its name, if any.
+struct IndexEntry {
+    Descriptor manifest;
+    std::optional<Reference> reference;  // none: untagged, or a name docker's grammar refuses
+    std::string name;  // familiar "name:tag"; the annotation as written when it does not parse; "" untagged
+};
+
 struct Image {
     Descriptor manifest_descriptor;
     json manifest;
@@ -66,10 +75,11 @@ struct IdShift {
 struct LayerOptions {
     std::optional<long long> source_date_epoch;  // clamp mtimes when set
     std::optional<IdShift> unshift_ids = std::nullopt;  // a --userns container's layer
+    LayerCompression compression = {};  // the blob's codec and level (store/compress.hpp)
 };
 
 struct Layer {
-    Descriptor descriptor;  // the compressed blob (gzip)
+    Descriptor descriptor;  // the blob, as LayerOptions::compression made it (annotated so)
     std::string diff_id;    // sha256 of the uncompressed tar
 };
 
@@ -97,11 +107,24 @@ public:
     // Writes the config and manifest blobs for these layers; returns the manifest descriptor.
     Descriptor write_image(const json& config, const std::vector<Descriptor>& layers);
     Image load_image(const Descriptor& manifest) const;
-    // Tags are names as the user typed them, normalised to "name:tag" (":latest" added).
+    // Names are docker references (store/reference.hpp: "alpine" is docker.io/library/alpine,
+    // ":latest" added). index.json keeps the familiar "name:tag" in ref.name (what skopeo's
+    // oci:DIR:name:tag matches) and the full name in io.containerd.image.name. A name that
+    // moves leaves the image it named; tagging a manifest drops its untagged entry.
     void tag(std::string_view name, const Descriptor& manifest);
-    // A tag, "sha256:<hex>", or a unique prefix (>= 4 hex digits) of a manifest digest.
+    // Removes a name from index.json; returns the manifest it named (none: no such tag).
+    std::optional<Descriptor> untag(std::string_view name);
+    // Removes every index.json entry of a manifest; returns the names it had.
+    std::vector<std::string> remove_from_index(std::string_view digest);
+    // A name ("alpine", "alpine:3", "docker.io/library/alpine", "alpine@sha256:<hex>" whose
+    // repository names that manifest), "sha256:<hex>", or a unique prefix (>= 4 hex digits)
+    // of a manifest digest. Throws for a malformed reference or an ambiguous prefix.
     std::optional<Descriptor> resolve(std::string_view reference) const;
-    std::vector<std::pair<std::string, Descriptor>> tags() const;
+    // The same over entries already read (index_entries()), for a command that resolves many.
+    static std::optional<Descriptor> resolve(std::string_view reference, const std::vector<IndexEntry>& entries);
+    std::vector<std::pair<std::string, Descriptor>> tags() const;  // familiar "name:tag", sorted
+    // index.json's entries in order: all, or those of one manifest digest.
+    std::vector<IndexEntry> index_entries(std::string_view digest = {}) const;
 
     // --- layers and snapshots
     // Tars `dir` (overlay format: 0:0 char devices are deletions, trusted.overlay.opaque
@@ -174,8 +197,5 @@ std::string unpack_layer(const fs::path& blob, std::string_view media_type, cons
 // ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(n)).
 std::string next_chain_id(std::string_view parent_chain_id, std::string_view diff_id);
 std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids);
-
-// "hello" -> "hello:latest"; "hello:1" stays; "reg:5000/x" -> "reg:5000/x:latest".
-std::string normalize_tag(std::string_view name);
 
 } // namespace strata::store

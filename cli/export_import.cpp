@@ -1,0 +1,125 @@
+// strata export and strata import: an image's filesystem out as one tar, a rootfs tar in
+// as a one-layer image (docker export / docker import).
+#include "builder/import.hpp"
+#include "cli/commands.hpp"
+#include "sandbox/view.hpp"
+#include "store/gc.hpp"
+#include "store/reference.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace strata::cli {
+
+namespace {
+
+struct ExportFlags {
+    std::string image;
+    std::string output;
+};
+
+struct ImportFlags {
+    std::string file;
+    std::string name;
+    std::vector<std::string> changes;
+    std::string message;
+};
+
+// -o FILE: written beside its final name and renamed over it only when complete, so an
+// export that fails halfway leaves no truncated tar that looks like a good one.
+class OutputFile {
+public:
+    explicit OutputFile(fs::path path) : path_(std::move(path)) {
+        std::string tmpl = path_.string() + ".tmp-XXXXXX";
+        fd_ = Fd(::mkstemp(tmpl.data()));
+        if (!fd_) throw_errno("create", tmpl);
+        tmp_ = tmpl;
+        if (::fchmod(fd_.get(), 0644) != 0) throw_errno("chmod", tmp_.string());
+    }
+    OutputFile(const OutputFile&) = delete;
+    OutputFile& operator=(const OutputFile&) = delete;
+    ~OutputFile() {
+        if (!tmp_.empty()) ::unlink(tmp_.c_str());
+    }
+
+    int fd() const { return fd_.get(); }
+    void commit() {
+        if (::fsync(fd_.get()) != 0) throw_errno("fsync", tmp_.string());
+        if (::rename(tmp_.c_str(), path_.c_str()) != 0) throw_errno("rename", path_.string());
+        tmp_.clear();
+    }
+
+private:
+    fs::path path_, tmp_;
+    Fd fd_;
+};
+
+store::Image load(const store::Store& store, const std::string& reference) {
+    const auto descriptor = store.resolve(reference);
+    if (!descriptor) throw Error("image '" + reference + "' is not in the store");
+    return store.load_image(*descriptor);
+}
+
+void export_filesystem(const ExportFlags& flags, const GlobalOptions& global) {
+    if (flags.output.empty() && ::isatty(STDOUT_FILENO))
+        throw Error("refusing to write a tar to a terminal: use -o FILE or redirect the output");
+    // The layers are read through an overlay mounted where only this process sees it.
+    sandbox::enter_private_mount_namespace();
+    store::Store store(global.root);
+    const store::GcLock reading = hold_store_for_use(store);  // snapshots may be unpacked
+    const store::Image image = load(store, flags.image);
+    if (flags.output.empty()) {
+        builder::export_image(store, image, [](const void* data, std::size_t size) { write_all(STDOUT_FILENO, data, size, "stdout"); });
+        return;
+    }
+    OutputFile out(flags.output);
+    builder::export_image(store, image, [&out, &flags](const void* data, std::size_t size) {
+        write_all(out.fd(), data, size, flags.output.c_str());
+    });
+    out.commit();
+}
+
+void import_filesystem(const ImportFlags& flags, const GlobalOptions& global) {
+    if (!flags.name.empty()) store::normalize_tag(flags.name);  // a bad name is refused before any work
+    builder::ImportOptions options;
+    options.source = flags.file;
+    options.changes = flags.changes;
+    options.message = flags.message;
+    options.created_seconds = now_or_source_date_epoch();
+    store::Store store(global.root);
+    const store::GcLock writing = hold_store_for_use(store);
+    const fs::path archive = flags.file == "-" ? fs::path("/dev/stdin") : fs::path(flags.file);
+    const store::Descriptor manifest = builder::import_image(store, archive, options);
+    if (!flags.name.empty()) store.tag(flags.name, manifest);
+    std::cout << manifest.digest << "\n";
+}
+
+} // namespace
+
+void add_export_import_commands(CLI::App& app, GlobalOptions& global) {
+    auto exported = std::make_shared<ExportFlags>();
+    auto* export_cmd = app.add_subcommand(
+        "export", "Write an image's filesystem (all layers merged, deletions applied) as one tar, as docker export does");
+    export_cmd->add_option("image", exported->image, "The image (tag, digest or ID prefix)")->required();
+    export_cmd->add_option("-o,--output", exported->output, "Write to FILE instead of stdout (which must not be a terminal)");
+    export_cmd->callback([exported, &global] { export_filesystem(*exported, global); });
+
+    auto imported = std::make_shared<ImportFlags>();
+    auto* import_cmd = app.add_subcommand(
+        "import", "Make a one-layer image from a rootfs tar (plain, gzip, bzip2, xz or zstd), as docker import does");
+    import_cmd->add_option("file", imported->file, "The tar archive, or - to read it from stdin")->required();
+    import_cmd->add_option("name", imported->name, "Tag the new image NAME[:TAG]");
+    import_cmd->add_option("-c,--change", imported->changes,
+                           "A Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, "
+                           "STOPSIGNAL, USER, VOLUME or WORKDIR; repeatable")
+        ->allow_extra_args(false);
+    import_cmd->add_option("-m,--message", imported->message, "The history comment (default: Imported from FILE)");
+    import_cmd->callback([imported, &global] { import_filesystem(*imported, global); });
+}
+
+} // namespace strata::cli
