@@ -1,7 +1,8 @@
 #include "builder/image_state.hpp"
 
+#include "store/platform.hpp"
+
 #include <ctime>
-#include <sys/utsname.h>
 
 namespace strata::builder {
 
@@ -111,15 +112,6 @@ ImageState state_from_image(const store::Image& image) {
     return state;
 }
 
-std::string oci_architecture() {
-    struct utsname u {};
-    ::uname(&u);
-    const std::string machine = u.machine;
-    if (machine == "x86_64") return "amd64";
-    if (machine == "aarch64") return "arm64";
-    if (machine == "i686" || machine == "i386") return "386";
-    if (machine == "armv7l") return "arm";
-    return machine;
-}
+std::string oci_architecture() { return store::host_platform().architecture; }
 
 } // namespace strata::builder

@@ -19,9 +19,6 @@
 
 namespace strata::store {
 
-// containerd's (and docker 25+'s) annotation for an image's full name in index.json.
-inline constexpr const char* containerd_name_annotation = "io.containerd.image.name";
-
 enum class ArchiveFormat {
     oci,     // oci-archive
     docker,  // docker-archive (docker 25+ layout)

@@ -259,7 +259,7 @@ private:
     }
 
     static std::string entry_name(const Descriptor& d) {
-        for (const char* key : {ref_name_annotation, "io.containerd.image.name"}) {
+        for (const char* key : {ref_name_annotation, containerd_name_annotation}) {
             const auto it = d.annotations.find(key);
             if (it != d.annotations.end()) return it->second;
         }

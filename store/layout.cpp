@@ -1,5 +1,6 @@
 // The OCI image layout: oci-layout, index.json (names as annotations, resolved as docker
 // resolves references), and the image (manifest + config) documents.
+#include "store/platform.hpp"
 #include "store/store.hpp"
 
 #include "util/error.hpp"
@@ -124,11 +125,9 @@ private:
 // The full name is in io.containerd.image.name (as containerd and docker write it);
 // ref.name holds the familiar "name:tag", which skopeo's oci:DIR:name:tag matches and which
 // is all that stores written before the full name existed (and skopeo copies) carry.
-constexpr const char* image_name_annotation = "io.containerd.image.name";
-
 IndexEntry index_entry(Descriptor d) {
     IndexEntry e;
-    for (const char* key : {image_name_annotation, ref_name_annotation}) {
+    for (const char* key : {containerd_name_annotation, ref_name_annotation}) {
         const auto it = d.annotations.find(key);
         if (it == d.annotations.end()) continue;
         try {
@@ -306,7 +305,7 @@ void Store::tag(std::string_view name, const Descriptor& manifest) {
     if (!is_sha256_digest(manifest.digest)) throw Error("cannot tag '" + ref.familiar_string() + "': malformed digest");
     Descriptor tagged = manifest;  // other annotations (skopeo's, say) stay; the name is ours
     tagged.annotations[ref_name_annotation] = ref.familiar_string();
-    tagged.annotations[image_name_annotation] = ref.string();
+    tagged.annotations[containerd_name_annotation] = ref.string();
     const json tagged_json = to_json(tagged);
     const FileLock guard = lock(FileLock::Mode::exclusive);
     json index = read_index(*this);
@@ -322,6 +321,19 @@ void Store::tag(std::string_view name, const Descriptor& manifest) {
     if (!present) kept.push_back(tagged_json);
     if (kept == index["manifests"]) return;  // already tagged so: nothing to write
     index["manifests"] = std::move(kept);
+    write_file_atomic(index_path(*this), index.dump());
+}
+
+void Store::keep_untagged(const Descriptor& manifest) {
+    if (!is_sha256_digest(manifest.digest)) throw Error("cannot keep image '" + manifest.digest + "': malformed digest");
+    Descriptor entry = manifest;  // an archive's own names do not come along
+    entry.annotations.erase(ref_name_annotation);
+    entry.annotations.erase(containerd_name_annotation);
+    const FileLock guard = lock(FileLock::Mode::exclusive);
+    json index = read_index(*this);
+    for (const auto& listed : index["manifests"])
+        if (descriptor_from_json(listed).digest == manifest.digest) return;
+    index["manifests"].push_back(to_json(entry));
     write_file_atomic(index_path(*this), index.dump());
 }
 
@@ -400,8 +412,24 @@ Descriptor Store::write_image(const json& config, const std::vector<Descriptor>&
     return put_blob(manifest.dump(), media::manifest);
 }
 
-Image Store::load_image(const Descriptor& manifest_desc) const {
-    return with_context("loading image '" + manifest_desc.digest + "'", [&] {
+// An index in index.json (skopeo copy --all, a pulled manifest list) stands for its image
+// for this machine, as docker's containerd store runs one.
+Descriptor Store::platform_image(const Descriptor& index_desc) const {
+    Descriptor chosen = index_desc;
+    for (int depth = 0; is_index_media_type(chosen.media_type); ++depth) {
+        if (depth == 4) throw Error("indexes nested more than 4 deep");
+        const json index = parse_document(read_described_blob(*this, chosen), "index");
+        const Platform host = host_platform();
+        const auto manifest = platform_manifest(index, host);
+        if (!manifest) throw Error("index " + chosen.digest + " holds no image for " + host.string());
+        chosen = *manifest;
+    }
+    return chosen;
+}
+
+Image Store::load_image(const Descriptor& descriptor) const {
+    return with_context("loading image '" + descriptor.digest + "'", [&] {
+        const Descriptor manifest_desc = platform_image(descriptor);
         if (manifest_desc.media_type != media::manifest)
             throw Error("unsupported manifest media type '" + manifest_desc.media_type + "'");
         Image image;

@@ -5,11 +5,11 @@
 // is published; then the blobs get their names, new manifests are written, and the
 // images are tagged.
 #include "store/exchange_internal.hpp"
+#include "store/platform.hpp"
 
 #include "util/error.hpp"
 
 #include <set>
-#include <sys/utsname.h>
 
 namespace strata::store {
 
@@ -20,16 +20,12 @@ using detail::StagedArchive;
 using detail::StagedFile;
 
 namespace docker_media {
-constexpr std::string_view manifest = "application/vnd.docker.distribution.manifest.v2+json";
-constexpr std::string_view manifest_list = "application/vnd.docker.distribution.manifest.list.v2+json";
 constexpr std::string_view config = "application/vnd.docker.container.image.v1+json";
 constexpr std::string_view layer_gzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 } // namespace docker_media
 
 constexpr int max_index_depth = 4;
 
-bool is_manifest_type(std::string_view t) { return t == media::manifest || t == docker_media::manifest; }
-bool is_index_type(std::string_view t) { return t == media::index || t == docker_media::manifest_list; }
 bool is_oci_layer_type(std::string_view t) { return t == media::layer_tar || t == media::layer_gzip || t == media::layer_zstd; }
 
 // An image found in the archive, checked, with what must be published for it.
@@ -114,17 +110,6 @@ std::string loaded_name(const std::string& raw) {
     return with_context("image name '" + raw + "'", [&] { return normalize_tag(raw); });
 }
 
-std::string host_architecture() {
-    utsname u {};
-    if (::uname(&u) != 0) throw_errno("uname");
-    const std::string machine = u.machine;
-    if (machine == "x86_64") return "amd64";
-    if (machine == "aarch64") return "arm64";
-    if (machine.starts_with("armv")) return "arm";
-    if (machine == "i386" || machine == "i686") return "386";
-    return machine;
-}
-
 // ---------------------------------------------------------------- OCI layouts
 
 PendingImage image_from_manifest(StagedArchive& archive, const Descriptor& desc, std::vector<std::string> names,
@@ -172,29 +157,16 @@ PendingImage image_from_manifest(StagedArchive& archive, const Descriptor& desc,
     });
 }
 
-// The manifest of an index that suits this machine: linux on its architecture, or the
-// only entry when there is one without a platform.
-Descriptor platform_manifest(const json& index) {
-    const auto manifests = index.find("manifests");
-    if (manifests == index.end() || !manifests->is_array()) throw Error("it has no manifests array");
-    const std::string arch = host_architecture();
-    for (const auto& entry : *manifests) {
-        const auto platform = entry.find("platform");
-        if (platform != entry.end() && platform->is_object() && string_member(*platform, "os") == "linux" &&
-            string_member(*platform, "architecture") == arch)
-            return descriptor_from_json(entry);
-    }
-    if (manifests->size() == 1 && !(*manifests)[0].contains("platform")) return descriptor_from_json((*manifests)[0]);
-    throw Error("it holds no image for linux/" + arch);
-}
-
 void collect_images(StagedArchive& archive, const Descriptor& d, const std::vector<std::string>& names,
                     const std::string& where, int depth, std::vector<PendingImage>& out) {
-    if (is_manifest_type(d.media_type)) return out.push_back(image_from_manifest(archive, d, names, where));
-    if (!is_index_type(d.media_type)) throw Error(where + " has the unsupported media type '" + d.media_type + "'");
+    if (is_manifest_media_type(d.media_type)) return out.push_back(image_from_manifest(archive, d, names, where));
+    if (!is_index_media_type(d.media_type)) throw Error(where + " has the unsupported media type '" + d.media_type + "'");
     if (depth >= max_index_depth) throw Error(where + ": indexes nested more than " + std::to_string(max_index_depth) + " deep");
     const Descriptor chosen = with_context(where + " (index " + d.digest + ")", [&] {
-        return platform_manifest(parse_object(archive, described_blob(archive, d)));
+        const Platform host = host_platform();
+        auto chosen = platform_manifest(parse_object(archive, described_blob(archive, d)), host);
+        if (!chosen) throw Error("it holds no image for " + host.string());
+        return *chosen;
     });
     collect_images(archive, chosen, names, where + " > " + chosen.digest, depth + 1, out);
 }
@@ -299,6 +271,7 @@ std::vector<LoadedImage> store_images(Store& store, std::vector<PendingImage>& i
     std::vector<LoadedImage> loaded;
     for (const auto& image : images) {
         for (const auto& name : image.names) store.tag(name, image.manifest);
+        if (image.names.empty()) store.keep_untagged(image.manifest);
         loaded.push_back({image.manifest, image.names});
     }
     return loaded;

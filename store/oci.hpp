@@ -19,6 +19,8 @@ inline constexpr const char* layer_zstd = "application/vnd.oci.image.layer.v1.ta
 } // namespace media
 
 inline constexpr const char* ref_name_annotation = "org.opencontainers.image.ref.name";
+// containerd's (and docker 25+'s) annotation for an image's full name in index.json.
+inline constexpr const char* containerd_name_annotation = "io.containerd.image.name";
 
 struct Descriptor {
     std::string media_type;

@@ -273,8 +273,9 @@ std::vector<ExportImage> resolve_for_export(const Store& store, const std::vecto
     const auto tags = store.tags();
     std::vector<ExportImage> out;
     for (const auto& reference : references) {
-        const auto found = store.resolve(reference);
+        auto found = store.resolve(reference);
         if (!found) throw Error("image '" + reference + "' is not in the store");
+        found = store.platform_image(*found);  // an index: its image for this machine, as docker saves
         auto it = std::find_if(out.begin(), out.end(), [&](const ExportImage& e) { return e.manifest.digest == found->digest; });
         if (it == out.end()) {
             Descriptor manifest = *found;

@@ -1,5 +1,6 @@
 #include "helpers.hpp"
 
+#include "store/platform.hpp"
 #include "util/sha256.hpp"
 
 #include <catch2/catch.hpp>
@@ -193,4 +194,58 @@ TEST_CASE("ggcr test_index_one_image is read by load_image and its layer unpacks
     CHECK(unpack_layer(store.blob_path(image.layers()[0].digest), image.layers()[0].media_type, out.path(),
                        WhiteoutMode::apply) == image.diff_ids()[0]);
     CHECK_FALSE(fs::is_empty(out.path()));
+}
+
+TEST_CASE("an index in index.json stands for its image for this machine", "[layout][platform]") {
+    TempDir root(test_tmp());
+    Store store(root.path());
+    const Descriptor mine = small_image(store, "host layer");
+    const Descriptor other = small_image(store, "other layer");
+    const Platform host = host_platform();
+    const std::string foreign = host.architecture == "s390x" ? "ppc64le" : "s390x";
+    const auto for_platform = [](const Descriptor& d, const std::string& arch) {
+        json entry = to_json(d);
+        entry["platform"] = {{"os", "linux"}, {"architecture", arch}};
+        return entry;
+    };
+    const json index = {{"schemaVersion", 2},
+                        {"mediaType", media::index},
+                        {"manifests", {for_platform(other, foreign), for_platform(mine, host.architecture)}}};
+    const Descriptor index_desc = store.put_blob(index.dump(), media::index);
+    store.tag("multi:1", index_desc);
+
+    const auto resolved = store.resolve("multi:1");
+    REQUIRE(resolved);
+    CHECK(resolved->media_type == media::index);
+    const Image image = store.load_image(*resolved);
+    CHECK(image.manifest_descriptor.digest == mine.digest);
+    CHECK(store.platform_image(*resolved).digest == mine.digest);
+    CHECK(store.platform_image(mine).digest == mine.digest);
+
+    const json only_foreign = {{"schemaVersion", 2},
+                               {"mediaType", media::index},
+                               {"manifests", {for_platform(other, foreign)}}};
+    const Descriptor foreign_desc = store.put_blob(only_foreign.dump(), media::index);
+    CHECK_THROWS_WITH(store.load_image(foreign_desc), Catch::Contains("holds no image for " + host.string()));
+}
+
+TEST_CASE("platforms parse as docker's --platform and match an index's entries", "[platform]") {
+    CHECK(parse_platform("linux/arm64/v8").string() == "linux/arm64/v8");
+    CHECK(parse_platform("arm64").string() == "linux/arm64");
+    CHECK(parse_platform("windows/amd64").os == "windows");
+    for (const char* bad : {"", "linux/", "/amd64", "a/b/c/d", "linux//v7"})
+        CHECK_THROWS_WITH(parse_platform(bad), Catch::Contains("invalid platform"));
+
+    const auto entry = [](const char* arch, const char* variant, const char* digest) {
+        json platform = {{"os", "linux"}, {"architecture", arch}};
+        if (*variant) platform["variant"] = variant;
+        return json{{"mediaType", media::manifest}, {"digest", digest}, {"size", 1}, {"platform", platform}};
+    };
+    const std::string v6 = "sha256:" + std::string(64, '6'), v7 = "sha256:" + std::string(64, '7');
+    const json index = {{"manifests", {entry("arm", "v6", v6.c_str()), entry("arm", "v7", v7.c_str())}}};
+    CHECK(platform_manifest(index, parse_platform("linux/arm/v7"))->digest == v7);
+    CHECK(platform_manifest(index, parse_platform("linux/arm"))->digest == v6);  // any variant: the first
+    CHECK_FALSE(platform_manifest(index, parse_platform("linux/amd64")));
+    const json bare = {{"manifests", {{{"mediaType", media::manifest}, {"digest", v6}, {"size", 1}}}}};
+    CHECK(platform_manifest(bare, parse_platform("linux/amd64"))->digest == v6);
 }
