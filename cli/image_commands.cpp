@@ -123,6 +123,7 @@ struct HistoryFlags {
     std::string image;
     bool no_trunc = false;
     bool quiet = false;
+    bool human = true;  // false (-H=false): sizes in bytes, times as RFC 3339, as docker prints them
     std::string format;
 };
 
@@ -147,12 +148,14 @@ std::vector<ordered_json> history_rows(const store::Image& image, const HistoryF
         std::string created_by = string_field(entry, "created_by");
         std::replace(created_by.begin(), created_by.end(), '\t', ' ');
         const auto created = parse_rfc3339(string_field(entry, "created"));
+        const std::string created_at = created ? local_rfc3339(*created) : "N/A";
+        const std::string created_since = !created ? "N/A" : flags.human ? human_duration(now - *created) + " ago" : created_at;
         rows.push_back(ordered_json{{"Comment", string_field(entry, "comment")},
-                                    {"CreatedAt", created ? local_rfc3339(*created) : "N/A"},
+                                    {"CreatedAt", created_at},
                                     {"CreatedBy", flags.no_trunc ? created_by : ellipsis(created_by, 45)},
-                                    {"CreatedSince", created ? human_duration(now - *created) + " ago" : "N/A"},
+                                    {"CreatedSince", created_since},
                                     {"ID", "<missing>"},
-                                    {"Size", format_bytes(size)}});
+                                    {"Size", flags.human ? format_bytes(size) : std::to_string(size)}});
     }
     std::reverse(rows.begin(), rows.end());  // newest first
     // Only the image itself is an image here: the steps below it have no id of their own.
@@ -305,6 +308,7 @@ void add_image_commands(CLI::App& app, GlobalOptions& global) {
     history_cmd->add_option("IMAGE", history_flags->image, "Name, id or digest")->required();
     history_cmd->add_flag("--no-trunc", history_flags->no_trunc, "Don't truncate output");
     history_cmd->add_flag("-q,--quiet", history_flags->quiet, "Only show image IDs");
+    history_cmd->add_flag("-H,--human", history_flags->human, "Sizes and dates in human-readable form (default; --human=false for bytes and RFC 3339)");
     history_cmd->add_option("--format", history_flags->format, "table, json, or a Go template: '{{.CreatedBy}}'");
     history_cmd->callback([history_flags, &global] { history(*history_flags, global); });
 

@@ -106,12 +106,18 @@ public:
     // --- images and refs
     // Writes the config and manifest blobs for these layers; returns the manifest descriptor.
     Descriptor write_image(const json& config, const std::vector<Descriptor>& layers);
+    // The image of a manifest, or of an index's manifest for this machine.
     Image load_image(const Descriptor& manifest) const;
+    // A manifest's own descriptor; for an index, its manifest for this machine.
+    Descriptor platform_image(const Descriptor& manifest_or_index) const;
     // Names are docker references (store/reference.hpp: "alpine" is docker.io/library/alpine,
     // ":latest" added). index.json keeps the familiar "name:tag" in ref.name (what skopeo's
     // oci:DIR:name:tag matches) and the full name in io.containerd.image.name. A name that
     // moves leaves the image it named; tagging a manifest drops its untagged entry.
     void tag(std::string_view name, const Descriptor& manifest);
+    // Lists a manifest in index.json without a name (docker's <none>:<none>, kept until
+    // `rmi`) unless some entry already lists it.
+    void keep_untagged(const Descriptor& manifest);
     // Removes a name from index.json; returns the manifest it named (none: no such tag).
     std::optional<Descriptor> untag(std::string_view name);
     // Removes every index.json entry of a manifest; returns the names it had.

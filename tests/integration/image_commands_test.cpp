@@ -219,6 +219,16 @@ TEST_CASE("history lists the config's steps newest first, empty ones as 0B", "[i
     CHECK(rows[0]["ID"] == a.digest);
     CHECK(rows[1]["ID"] == "<missing>");
     CHECK(lines_of(a.out("history -q app:1")).front() == a.digest.substr(7, 12));
+
+    // --human=false: sizes in bytes (each layer's blob size) and dates as RFC 3339.
+    std::vector<json> raw;
+    for (const auto& line : lines_of(a.out("history --human=false --format json app:1"))) raw.push_back(json::parse(line));
+    REQUIRE(raw.size() == steps.size());
+    const auto newest_layer = std::find_if(raw.begin(), raw.end(), [](const json& row) { return row["Size"] != "0"; });
+    REQUIRE(newest_layer != raw.end());
+    CHECK((*newest_layer)["Size"] == std::to_string(layers[layers.size() - 1]["size"].get<long long>()));
+    CHECK(raw[0]["CreatedSince"] == raw[0]["CreatedAt"]);
+    CHECK(std::regex_match(raw[0]["CreatedAt"].get<std::string>(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*)")));
 }
 
 TEST_CASE("names resolve by short name, full name, digest, name@digest and short id", "[integration][images]") {

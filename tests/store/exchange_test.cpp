@@ -237,6 +237,17 @@ TEST_CASE("an image saved by id is exported untagged, and one named twice once",
     CHECK(loaded[0].names.empty());
     CHECK(loaded[0].manifest.digest == source.base.digest);
     CHECK(target.store.tags().empty());
+    // Kept as docker keeps it, a <none> entry until rmi: no prune may take it.
+    const auto entries_after = target.store.index_entries();
+    REQUIRE(entries_after.size() == 1);
+    CHECK(entries_after[0].name.empty());
+    CHECK(entries_after[0].manifest.digest == source.base.digest);
+    CHECK(target.store.resolve(source.base.digest.substr(7, 12))->digest == source.base.digest);
+    target.load(archive);  // again: still one entry
+    CHECK(target.store.index_entries().size() == 1);
+    target.store.tag("base:again", loaded[0].manifest);  // a name replaces the <none> entry
+    REQUIRE(target.store.index_entries().size() == 1);
+    CHECK(target.store.index_entries()[0].name == "base:again");
 }
 
 TEST_CASE("gzip- and zstd-compressed archives load", "[exchange]") {
