@@ -3,34 +3,20 @@
 // and hashes each chunk as it arrives.
 #include "builder/fetch.hpp"
 
-#include "builder/libcurl.hpp"
-
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/libcurl.hpp"
 #include "util/sha256.hpp"
 
 
 #include <cstdlib>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <unistd.h>
 
 namespace strata::builder {
 
 namespace {
-
-struct CurlCleanup {
-    void operator()(CURL* c) const noexcept { libcurl().easy_cleanup(c); }
-};
-using CurlHandle = std::unique_ptr<CURL, CurlCleanup>;
-
-void init_curl_once() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (libcurl().global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw Error("curl_global_init failed");
-    });
-}
 
 // Where the body goes. A callback must not throw through libcurl's C frames: it keeps
 // the error and returns a short count, which makes libcurl stop with CURLE_WRITE_ERROR.
@@ -133,14 +119,12 @@ std::string_view url_path(std::string_view url) {
 
 Download download(const std::string& url, const fs::path& dir) {
     return with_context("download '" + url + "'", [&] {
-        init_curl_once();
         std::string tmpl = (dir / "download-XXXXXX").string();
         Fd fd(::mkstemp(tmpl.data()));  // mode 0600, which is what docker gives a download
         if (!fd) throw_errno("mkstemp", tmpl);
         FileGuard guard(tmpl);
 
-        CurlHandle curl(libcurl().easy_init());
-        if (!curl) throw Error("curl_easy_init failed");
+        const CurlEasy curl = make_curl_easy();
         Sink sink;
         sink.fd = fd.get();
         sink.path = tmpl;

@@ -1,10 +1,11 @@
-#include "builder/libcurl.hpp"
+#include "util/libcurl.hpp"
 
 #include "util/error.hpp"
 
 #include <dlfcn.h>
+#include <string>
 
-namespace strata::builder {
+namespace strata {
 
 namespace {
 
@@ -25,8 +26,13 @@ LibCurl load() {
     bind(library, "curl_easy_setopt", api.easy_setopt);
     bind(library, "curl_easy_perform", api.easy_perform);
     bind(library, "curl_easy_getinfo", api.easy_getinfo);
+    bind(library, "curl_easy_reset", api.easy_reset);
     bind(library, "curl_easy_cleanup", api.easy_cleanup);
     bind(library, "curl_easy_strerror", api.easy_strerror);
+    bind(library, "curl_slist_append", api.slist_append);
+    bind(library, "curl_slist_free_all", api.slist_free_all);
+    // Before any other thread can use libcurl: curl_global_init is not thread-safe.
+    if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw Error("curl_global_init failed");
     return api;
 }
 
@@ -37,4 +43,17 @@ const LibCurl& libcurl() {
     return api;
 }
 
-} // namespace strata::builder
+CurlEasy make_curl_easy() {
+    CurlEasy curl(libcurl().easy_init());
+    if (!curl) throw Error("curl_easy_init failed");
+    return curl;
+}
+
+void curl_list_append(CurlList& list, const char* item) {
+    curl_slist* appended = libcurl().slist_append(list.get(), item);
+    if (!appended) throw Error("curl_slist_append failed");
+    (void)list.release();
+    list.reset(appended);
+}
+
+} // namespace strata

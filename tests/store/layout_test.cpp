@@ -228,24 +228,3 @@ TEST_CASE("an index in index.json stands for its image for this machine", "[layo
     const Descriptor foreign_desc = store.put_blob(only_foreign.dump(), media::index);
     CHECK_THROWS_WITH(store.load_image(foreign_desc), Catch::Contains("holds no image for " + host.string()));
 }
-
-TEST_CASE("platforms parse as docker's --platform and match an index's entries", "[platform]") {
-    CHECK(parse_platform("linux/arm64/v8").string() == "linux/arm64/v8");
-    CHECK(parse_platform("arm64").string() == "linux/arm64");
-    CHECK(parse_platform("windows/amd64").os == "windows");
-    for (const char* bad : {"", "linux/", "/amd64", "a/b/c/d", "linux//v7"})
-        CHECK_THROWS_WITH(parse_platform(bad), Catch::Contains("invalid platform"));
-
-    const auto entry = [](const char* arch, const char* variant, const char* digest) {
-        json platform = {{"os", "linux"}, {"architecture", arch}};
-        if (*variant) platform["variant"] = variant;
-        return json{{"mediaType", media::manifest}, {"digest", digest}, {"size", 1}, {"platform", platform}};
-    };
-    const std::string v6 = "sha256:" + std::string(64, '6'), v7 = "sha256:" + std::string(64, '7');
-    const json index = {{"manifests", {entry("arm", "v6", v6.c_str()), entry("arm", "v7", v7.c_str())}}};
-    CHECK(platform_manifest(index, parse_platform("linux/arm/v7"))->digest == v7);
-    CHECK(platform_manifest(index, parse_platform("linux/arm"))->digest == v6);  // any variant: the first
-    CHECK_FALSE(platform_manifest(index, parse_platform("linux/amd64")));
-    const json bare = {{"manifests", {{{"mediaType", media::manifest}, {"digest", v6}, {"size", 1}}}}};
-    CHECK(platform_manifest(bare, parse_platform("linux/amd64"))->digest == v6);
-}
