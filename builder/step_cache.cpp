@@ -4,6 +4,7 @@
 // later `build --explain` can say why it missed (explain.hpp).
 #include "builder/explain.hpp"
 #include "builder/stage.hpp"
+#include "store/layer_blobs.hpp"
 
 namespace strata::builder {
 
@@ -38,20 +39,29 @@ void explain(const StageBuild& s, const StepIdentity& id, const nlohmann::json& 
     build.progress.message("explain: " + heading(s.current_step()) + ": " + reason);
 }
 
-// The layer's codec is an input of the step's output too: a cached gzip layer must not
-// stand in for a zstd one. The default adds nothing, so gzip keys stay what they were.
-nlohmann::json with_compression(const nlohmann::json& record, const store::LayerCompression& compression) {
-    if (compression == store::LayerCompression{}) return record;
+// SOURCE_DATE_EPOCH is an input of the step's output too: a layer with unclamped mtimes
+// (and its `created`) must not stand in for a clamped one. Without it nothing is added, so
+// existing keys stay what they were. The codec is not an input: see in_compression.
+nlohmann::json with_output_options(const nlohmann::json& record, const BuildOptions& options) {
+    if (!options.source_date_epoch) return record;
     nlohmann::json out = record;
-    out["compression"] = compression.describe();
+    out["source_date_epoch"] = *options.source_date_epoch;
     return out;
+}
+
+// A cached step serves any --compression: its layer's tar is re-encoded, once per (diff
+// id, codec, level) and then reused (store/layer_blobs.hpp), rather than the step run
+// again, which would cost the step and might not give the same files.
+void in_compression(store::Store& store, StepOutput& output, const store::LayerCompression& compression) {
+    if (!output.layer) return;
+    output.layer = store::layer_blob_as(store, store::Layer{*output.layer, output.diff_id}, compression).descriptor;
 }
 
 } // namespace
 
 void StageBuild::apply_step(const parser::Instruction& step, ImageState& state, const nlohmann::json& step_record,
                             const std::function<void(TempDir& snapshot)>& produce) {
-    const nlohmann::json record = with_compression(step_record, build.options.compression);
+    const nlohmann::json record = with_output_options(step_record, build.options);
     const std::string key = cache_key(record);
     const StepIdentity id = identity_of(build.options, stage, current_);
     const std::optional<LastStep> last = last_step(build.store, id);
@@ -60,6 +70,7 @@ void StageBuild::apply_step(const parser::Instruction& step, ImageState& state, 
     const bool hit = output.has_value();
     if (hit) {
         build.progress.step_cached(current_);
+        in_compression(build.store, *output, build.options.compression);
     } else {
         if (build.options.explain) explain(*this, id, record, key, last);
         build.progress.step_running(current_);

@@ -2,6 +2,7 @@
 // hashed (diff id), compressed (compress.hpp) and written as a blob, all in one pass.
 #include "store/compress.hpp"
 #include "store/internal.hpp"
+#include "store/layer_blobs.hpp"
 #include "store/store.hpp"
 #include "store/tree_tar.hpp"
 
@@ -70,6 +71,7 @@ Layer Store::write_layer(const fs::path& dir, const LayerOptions& options) {
     sync();
     blob.publish();
     fsync_path(layout_dir() / "blobs" / "sha256");
+    remember_layer_blob(*this, layer.diff_id, options.compression, layer.descriptor);
     return layer;
 }
 
@@ -82,6 +84,7 @@ Store::CommittedLayer Store::commit_layer(TempDir&& staging, std::string_view pa
     sync();  // the blob's and the snapshot's data, in one flush
     blob.publish();
     rename_snapshot(std::move(owned), result.chain_id);
+    remember_layer_blob(*this, result.layer.diff_id, options.compression, result.layer.descriptor);
     return result;
 }
 

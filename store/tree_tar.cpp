@@ -189,7 +189,10 @@ void write_tree_tar(const fs::path& dir, const TarSink& sink, const LayerOptions
     SinkContext ctx{&sink, nullptr};
     detail::ArchiveWriter a(archive_write_new());
     if (!a) throw Error("archive_write_new failed");
+    // xattrs as SCHILY.xattr records only, as docker and BuildKit write them: libarchive's
+    // default adds a LIBARCHIVE.xattr twin of each, noise no other reader needs.
     if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
+        archive_write_set_format_option(a.get(), "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
         archive_write_add_filter_none(a.get()) != ARCHIVE_OK ||
         archive_write_open2(a.get(), &ctx, nullptr, write_callback, nullptr, nullptr) != ARCHIVE_OK)
         throw Error("opening tar writer: " + detail::archive_message(a.get()));

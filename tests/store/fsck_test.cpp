@@ -94,7 +94,7 @@ TEST_CASE("fsck finds nothing wrong in a healthy store, and counts what it check
     CHECK(report.clean_now());
     CHECK(report.blobs == 5);  // two layers, config, manifest, garbage
     CHECK(report.images == 1);
-    CHECK(report.records == 1);
+    CHECK(report.records == 3);  // the step's, and each layer's layer-blobs record (store/layer_blobs.hpp)
     CHECK(report.snapshots == 2);
     CHECK(report.unreferenced_blobs == 1);  // garbage is counted, not a problem
     CHECK(report.unreferenced_snapshots == 0);
