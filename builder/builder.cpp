@@ -37,7 +37,8 @@ public:
         ignore_ = load_context_ignore(options_.context_dir, options_.buildfile_path);
 
         ContextHashes context_hashes(store_, options_.context_dir);
-        const BuildShared shared{store_, executor_, options_, dag_, ignore_, progress_, context_hashes,
+        BaseImages images(store_, options_.pull, options_.puller);
+        const BuildShared shared{store_, executor_, options_, dag_, ignore_, progress_, context_hashes, images,
                                  [this](int index) -> const ImageState& { return finished(index); }, cancelled_};
         build_stages(shared);
         context_hashes.save();
@@ -115,7 +116,12 @@ private:
     BuildResult commit_image(ImageState state) {
         state.config["created"] = state.created;
         for (const auto& [key, value] : options_.labels) state.runtime_config()["Labels"][key] = value;
-        const store::Descriptor manifest = store_.write_image(state.config, state.layers);
+        std::map<std::string, std::string> annotations;
+        if (!state.base_digest.empty()) {
+            if (!state.base_name.empty()) annotations["org.opencontainers.image.base.name"] = state.base_name;
+            annotations["org.opencontainers.image.base.digest"] = state.base_digest;
+        }
+        const store::Descriptor manifest = store_.write_image(state.config, state.layers, annotations);
         BuildResult result{manifest, store_.load_image(manifest).manifest["config"]["digest"].get<std::string>()};
         for (const auto& tag : options_.tags) {
             store_.tag(tag, manifest);

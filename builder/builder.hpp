@@ -1,6 +1,7 @@
 #pragma once
 // The builder runs a parsed Buildfile's DAG: each stage from its base, each step either
 // reused from the cache or executed, then the image assembled and tagged in the store.
+#include "builder/images.hpp"
 #include "builder/progress.hpp"
 #include "parser/buildfile.hpp"
 #include "sandbox/sandbox.hpp"
@@ -57,6 +58,8 @@ struct BuildOptions {
     int jobs = 0;  // stages built at once; 0 = the number of cores
     std::map<std::string, SecretSource> secrets;  // --secret, by id
     std::map<std::string, fs::path> ssh_agents;   // --ssh: an agent's socket, by id ("default")
+    PullPolicy pull = PullPolicy::missing;        // --pull
+    ImagePuller puller;                           // how to pull (the registry client); none: never
 };
 
 struct BuildResult {

@@ -34,15 +34,11 @@ public:
             in_context_ = false;
         } else if (!step.copy_from.empty()) {
             const std::string& reference = step.copy_from_expanded.empty() ? step.copy_from : step.copy_from_expanded;
-            const auto descriptor = build.store.resolve(reference);
-            if (!descriptor)
-                throw Error("COPY --from=" + reference +
-                            ": no stage of that name, and no such image in the store (build or load it first; pulling "
-                            "is not supported yet)");
-            const store::Image image = build.store.load_image(*descriptor);
+            const auto base = build.images.resolve(reference, "COPY --from=" + reference + " (no stage of that name)");
+            const store::Image image = build.store.load_image(base.manifest);
             layers = build.store.ensure_snapshots(image);
             std::reverse(layers.begin(), layers.end());  // the view wants the topmost first
-            from_ = descriptor->digest;
+            from_ = image.manifest_descriptor.digest;
             in_context_ = false;
         }
         view_ = std::make_unique<sandbox::ReadOnlyView>(layers, view_dir_.path());

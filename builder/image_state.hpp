@@ -19,6 +19,7 @@ struct ImageState {
     std::vector<store::Descriptor> layers; // bottom first
     std::vector<std::string> chain_ids;    // parallel to layers
     std::string created;                   // RFC 3339 time of the newest step that produced this state
+    std::string base_name, base_digest;    // the image FROM named (through stages); "" from scratch
 
     const std::string& top_chain_id() const;
     std::vector<std::filesystem::path> snapshot_dirs_topmost_first(const store::Store& store) const;

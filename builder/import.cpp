@@ -84,7 +84,9 @@ store::Descriptor import_image(store::Store& store, const fs::path& archive, con
     });
     // The layer is strata's own deterministic tar of what was extracted, not the input's
     // bytes: the same files give the same layer whatever tool wrote the archive.
-    const auto committed = store.commit_layer(std::move(staging), "");
+    store::LayerOptions layer_options;
+    layer_options.compression = options.compression;
+    const auto committed = store.commit_layer(std::move(staging), "", layer_options);
     state.add_layer(committed.layer.descriptor, committed.layer.diff_id, committed.chain_id);
     return store.write_image(state.config, state.layers);
 }

@@ -19,6 +19,7 @@ struct ImportOptions {
     std::vector<std::string> changes;  // --change: Dockerfile instructions docker import allows
     std::string message;               // -m: the history comment instead of "Imported from ..."
     long long created_seconds = 0;     // the config's `created` (SOURCE_DATE_EPOCH or now)
+    store::LayerCompression compression = {};  // the layer blob's codec and level
 };
 
 // Applies `--change` instructions to the config, as docker import does: each one a single

@@ -71,11 +71,9 @@ void resolve_context_source(const StageBuild& stage, RunMount& mount) {
     mount.source_key = build.context_hashes.digest(source, filter);
 }
 
-std::string image_top_chain_id(const store::Store& store, const std::string& reference) {
-    const auto descriptor = store.resolve(reference);
-    if (!descriptor)
-        throw Error("image '" + reference + "' is not in the store (build or load it first; pulling is not supported yet)");
-    const auto chains = store::chain_ids(store.load_image(*descriptor).diff_ids());
+std::string image_top_chain_id(const BuildShared& build, const std::string& reference) {
+    const auto image = build.images.resolve(reference, "RUN --mount from=" + reference);
+    const auto chains = store::chain_ids(build.store.load_image(image.manifest).diff_ids());
     return chains.empty() ? "" : chains.back();
 }
 
@@ -88,7 +86,7 @@ void resolve_bind(const StageBuild& stage, const parser::Mount& flag, const Expa
     } else if (!flag.from.empty()) {
         mount.from = RunMount::From::image;
         mount.from_image = expand.word(flag.from);
-        mount.source_key = image_top_chain_id(stage.build.store, mount.from_image);
+        mount.source_key = image_top_chain_id(stage.build, mount.from_image);
     } else {
         resolve_context_source(stage, mount);
     }
@@ -242,9 +240,8 @@ fs::path bind_root(const StageBuild& stage, const RunMount& mount, ActiveMounts:
     if (mount.from == RunMount::From::stage) {
         layers = build.finished_stage(mount.from_stage).snapshot_dirs_topmost_first(build.store);
     } else {
-        const auto descriptor = build.store.resolve(mount.from_image);
-        if (!descriptor) throw Error("image '" + mount.from_image + "' is not in the store");
-        layers = build.store.ensure_snapshots(build.store.load_image(*descriptor));
+        const auto image = build.images.resolve(mount.from_image, "RUN --mount from=" + mount.from_image);
+        layers = build.store.ensure_snapshots(build.store.load_image(image.manifest));
         std::reverse(layers.begin(), layers.end());  // topmost first
     }
     resources.views.push_back(std::make_unique<sandbox::ReadOnlyView>(layers, resources.next_dir("view")));

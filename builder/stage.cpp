@@ -5,6 +5,7 @@
 #include "builder/metadata.hpp"
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <set>
@@ -146,13 +147,17 @@ ImageState StageBuild::base_state() {
     require_host_platform(stage.platform, "FROM --platform=" + stage.platform);
     if (stage.base_stage) return build.finished_stage(*stage.base_stage);
     if (stage.base == "scratch") return scratch_state(epoch_time_or(format_rfc3339(0)));
-    const auto descriptor = build.store.resolve(stage.base);
-    if (!descriptor)
-        throw Error("base image '" + stage.base +
-                    "' is not in the store (build or load it first; pulling is not supported yet)");
-    const store::Image image = build.store.load_image(*descriptor);
+    const BaseImage base = build.images.resolve(stage.base, "FROM " + stage.base);
+    const store::Image image = build.store.load_image(base.manifest);
     build.store.ensure_snapshots(image);
-    return state_from_image(image);
+    ImageState state = state_from_image(image);
+    // Which image this is, as OCI's base-image annotations say it (buildah writes them too).
+    state.base_name = base.name;
+    state.base_digest = base.manifest.digest;
+    // SOURCE_DATE_EPOCH clamps every time this build records, a newer base's included:
+    // the image's `created` and its new history entries are then the epoch.
+    if (const auto epoch = build.options.source_date_epoch) state.created = std::min(state.created, format_rfc3339(*epoch));
+    return state;
 }
 
 void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {

@@ -28,6 +28,7 @@ struct BuildShared {
     const IgnoreMatcher& ignore;  // the context's .dockerignore
     Progress& progress;
     ContextHashes& context_hashes;
+    BaseImages& images;  // FROM, COPY --from and RUN --mount from= images, pulled as --pull says
     // The final state of a stage this one depends on; it is finished before this one starts.
     std::function<const ImageState&(int stage_index)> finished_stage;
     // Set when another stage failed: this one stops before its next step.

@@ -1,6 +1,8 @@
 #include "builder/builder.hpp"
+#include "builder/reproducible.hpp"
 #include "builder/run_mounts.hpp"
 #include "cli/commands.hpp"
+#include "registry/registry.hpp"
 #include "store/gc.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -35,9 +37,12 @@ struct BuildFlags {
     std::vector<std::string> labels;
     std::vector<std::string> secrets;  // --secret id=foo,src=path
     std::vector<std::string> ssh;      // --ssh default | id=socket
-    std::string compression = "gzip";      // --compression: new layers' codec
-    std::optional<int> compression_level;  // --compression-level
+    CompressionFlags compression;          // new layers' codec and level
+    std::string pull = "missing";          // --pull[=missing|always|never]
+    bool push = false;                     // --push: every -t to its registry
     std::vector<std::string> outputs;  // --output type=...,dest=...
+    std::optional<long long> source_date_epoch;  // --source-date-epoch: wins over the environment's
+    bool check_reproducible = false;             // --check-reproducible
 };
 
 // -f given, else Buildfile in the context, else Dockerfile (what docker users have).
@@ -92,13 +97,13 @@ std::map<std::string, std::string> parse_labels(const std::vector<std::string>& 
 
 bool takes_stdout(const BuildOutput& output) { return writes_archive(output) && output.dest == "-"; }
 
-std::optional<long long> source_date_epoch() {
-    const char* v = std::getenv("SOURCE_DATE_EPOCH");
-    if (!v || !*v) return std::nullopt;
-    char* end = nullptr;
-    const long long epoch = std::strtoll(v, &end, 10);
-    if (*end != '\0' || epoch < 0) throw Error(std::string("SOURCE_DATE_EPOCH='") + v + "' is not a non-negative integer");
-    return epoch;
+// --source-date-epoch N, else SOURCE_DATE_EPOCH from the environment, else none.
+std::optional<long long> source_date_epoch(const BuildFlags& flags) {
+    if (flags.source_date_epoch) {
+        if (*flags.source_date_epoch < 0) throw Error("--source-date-epoch must be a non-negative integer");
+        return flags.source_date_epoch;
+    }
+    return source_date_epoch_from_env();
 }
 
 // --output specs, checked before anything is built; at most one may take standard output.
@@ -112,8 +117,53 @@ std::vector<BuildOutput> parse_outputs(const std::vector<std::string>& specs) {
     return outputs;
 }
 
+// --check-reproducible: two builds in fresh stores (builder/reproducible.hpp); prints the
+// digest when they agree, else fails naming the first difference. Nothing is tagged.
+void check_reproducible(store::Store& store, builder::Executor& executor, const builder::BuildOptions& options,
+                        std::ostream& progress, const std::ostringstream& kept, const BuildFlags& flags) {
+    const auto report = [&] {
+        try {
+            return builder::check_reproducible(store, executor, options, progress);
+        } catch (...) {
+            std::cerr << kept.str() << std::flush;
+            throw;
+        }
+    }();
+    if (!report.reproducible()) {
+        std::cerr << kept.str() << std::flush;
+        throw Error("the build is not reproducible: " + report.first_digest + " vs " + report.second_digest +
+                    "; first difference: " + report.difference);
+    }
+    if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, report.first_digest);
+    std::cout << report.first_digest << "\n";
+}
+
+// FROM (and COPY --from, RUN --mount from=) pulls through the registry client, configured
+// as `strata pull` is by default (certs.d, $STRATA_INSECURE_REGISTRIES, credentials).
+// Its lines go with the build's plain progress; a tty or json progress stream shows none.
+builder::ImagePuller image_puller(store::Store& store, std::ostream& out, bool show_progress) {
+    return [&store, &out, show_progress](const std::string& reference) {
+        registry::PullOptions options;
+        registry::TransferProgress progress(out, show_progress ? registry::ProgressMode::plain : registry::ProgressMode::quiet);
+        return registry::pull(store, reference, options, progress).manifest;
+    };
+}
+
+// --push: each tag to its registry, as `strata push TAG` sends it (progress with the build's).
+void push_tags(store::Store& store, const std::vector<std::string>& tags, std::ostream& out, bool quiet) {
+    registry::PushOptions options;
+    registry::TransferProgress progress(out, quiet ? registry::ProgressMode::quiet : registry::ProgressMode::plain);
+    for (const auto& tag : tags) {
+        const auto pushed = registry::push(store, tag, tag, options, progress);
+        progress.message("pushed " + pushed.name + "@" + pushed.digest);
+    }
+}
+
 void run_build(const BuildFlags& flags, const GlobalOptions& global) {
+    if (flags.check_reproducible && (!flags.outputs.empty() || !flags.tags.empty()))
+        throw Error("--check-reproducible builds in temporary stores: it takes no --tag or --output");
     const std::vector<BuildOutput> outputs = parse_outputs(flags.outputs);
+    if (flags.push && flags.tags.empty()) throw Error("--push needs a name to push to: give -t REGISTRY/NAME[:TAG]");
     builder::BuildOptions options;
     Buildfile buildfile = read_buildfile(flags);
     options.buildfile_text = std::move(buildfile.text);
@@ -129,8 +179,8 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     options.explain = flags.explain;
     if (!flags.memory.empty()) options.limits.memory_bytes = parse_size(flags.memory);
     if (flags.pids_limit > 0) options.limits.pids = flags.pids_limit;
-    options.source_date_epoch = source_date_epoch();
-    options.compression = store::parse_layer_compression(flags.compression, flags.compression_level);
+    options.source_date_epoch = source_date_epoch(flags);
+    options.compression = flags.compression.parse();
     options.progress = progress_mode(flags.progress);
     if (flags.jobs < 0) throw Error("--jobs must be at least 1");
     options.jobs = flags.jobs;
@@ -141,6 +191,8 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     }
     for (const auto& text : flags.ssh) options.ssh_agents.insert(builder::parse_ssh_flag(text, std::getenv("SSH_AUTH_SOCK")));
 
+    options.pull = builder::parse_pull_policy(flags.pull);
+
     store::Store store(global.root);
     // Layers and snapshots this build writes are referenced only once it records and tags
     // them: no garbage collection may run meanwhile (store/gc.hpp).
@@ -150,6 +202,8 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     std::ostringstream kept;
     if (flags.quiet) options.progress = builder::ProgressMode::plain;
     std::ostream& progress = flags.quiet ? static_cast<std::ostream&>(kept) : std::cerr;
+    options.puller = image_puller(store, progress, options.progress == builder::ProgressMode::plain);
+    if (flags.check_reproducible) return check_reproducible(store, executor, options, progress, kept, flags);
     const auto result = [&] {
         try {
             return builder::build(store, executor, options, progress);
@@ -160,6 +214,7 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     }();
     // The image is stored and tagged as usual; the outputs are copies of it.
     for (const auto& output : outputs) write_build_output(store, output, result.manifest, flags.tags);
+    if (flags.push) push_tags(store, flags.tags, progress, flags.quiet);
     if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, result.manifest.digest);
     if (std::none_of(outputs.begin(), outputs.end(), takes_stdout)) std::cout << result.manifest.digest << "\n";
 }
@@ -174,6 +229,9 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("-t,--tag", flags->tags, "Name and optionally a tag (name:tag); repeatable")->allow_extra_args(false);
     cmd->add_option("--build-arg", flags->build_args, "Set a build-time variable (KEY=VALUE or KEY)")->allow_extra_args(false);
     cmd->add_option("--target", flags->target, "Build this stage (default: the last)");
+    cmd->add_flag("--push", flags->push, "Push every -t name to its registry once built");
+    // A flag, as docker's: the bare --pull never takes the next argument (the context) as its value.
+    cmd->add_flag("--pull{always}", flags->pull, "Pull base images: --pull=missing (default), --pull (always) or --pull=never");
     cmd->add_option("--platform", flags->platform, "Target platform: only the host's (e.g. linux/amd64); there is no emulation");
     cmd->add_flag("-q,--quiet", flags->quiet, "Print only the image digest (the progress only if the build fails)");
     cmd->add_flag("--no-cache", flags->no_cache, "Do not reuse cached steps");
@@ -188,11 +246,13 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--label", flags->labels, "Set a label on the image (KEY=VALUE); repeatable")->allow_extra_args(false);
     cmd->add_option("--secret", flags->secrets, "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable")
         ->allow_extra_args(false);
-    cmd->add_option("--compression", flags->compression, "Layer compression: gzip, zstd or uncompressed")
-        ->capture_default_str();
-    cmd->add_option_function<int>(
-        "--compression-level", [flags](int level) { flags->compression_level = level; },
-        "Compression level (gzip 0-9, default 6; zstd 1-19, default 3)");
+    add_compression_options(cmd, flags->compression);
+    cmd->add_option_function<long long>(
+        "--source-date-epoch", [flags](long long epoch) { flags->source_date_epoch = epoch; },
+        "Clamp layer mtimes and image times to this Unix time (default: $SOURCE_DATE_EPOCH)");
+    cmd->add_flag("--check-reproducible", flags->check_reproducible,
+                  "Build twice in fresh temporary stores with the same SOURCE_DATE_EPOCH (default 0) and report the "
+                  "first difference; stores and tags nothing");
     cmd->add_option("--ssh", flags->ssh, "SSH agent for RUN --mount=type=ssh: default (SSH_AUTH_SOCK) or ID=SOCKET; repeatable")
         ->allow_extra_args(false);
     cmd->add_option("-o,--output", flags->outputs,

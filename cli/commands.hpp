@@ -2,10 +2,12 @@
 // Each subcommand lives in its own file and registers itself on the CLI11 app.
 // A subcommand's callback does the work; strata::Error escapes to main(), which prints
 // "strata: error: ..." once.
+#include "store/compress.hpp"
 #include "store/gc.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,13 +45,25 @@ void write_build_output(store::Store& store, const BuildOutput& output, const st
                         const std::vector<std::string>& tags);
 void add_export_import_commands(CLI::App& app, GlobalOptions& global);  // export_import.cpp: export, import
 void add_diff_command(CLI::App& app, GlobalOptions& global);            // diff.cpp
+void add_registry_commands(CLI::App& app, GlobalOptions& global);       // registry.cpp: pull, push, login, logout
 
 // The store's GC lock in `use` mode for a command that writes or stands on objects
 // (build, run, bundle, commit), saying so on stderr when a prune makes it wait.
 store::GcLock hold_store_for_use(const store::Store& store);
 
+// SOURCE_DATE_EPOCH from the environment: none when unset or empty; throws when malformed.
+std::optional<long long> source_date_epoch_from_env();
 // SOURCE_DATE_EPOCH when set (reproducible, as builds are), else the current time, in seconds.
 long long now_or_source_date_epoch();
+
+// --compression gzip|zstd|uncompressed and --compression-level N, for every command that
+// writes layers (build, commit, import).
+struct CompressionFlags {
+    std::string name = "gzip";
+    std::optional<int> level;
+    store::LayerCompression parse() const;
+};
+void add_compression_options(CLI::App* command, CompressionFlags& flags);
 
 // "512m" -> 536870912; plain numbers are bytes (docker's units: b, k, m, g).
 long long parse_size(const std::string& text);

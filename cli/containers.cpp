@@ -5,9 +5,7 @@
 #include "store/gc.hpp"
 #include "util/error.hpp"
 
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 namespace strata::cli {
@@ -18,18 +16,14 @@ struct CommitFlags {
     std::string container;
     std::string tag;
     std::string message;
+    CompressionFlags compression;
 };
-
-long long now_or_epoch() {
-    // Reproducible when asked, as builds are.
-    if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch && *epoch) return std::atoll(epoch);
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 void commit(const CommitFlags& flags, GlobalOptions& global) {
     store::Store store(global.root);
     const store::GcLock writing = hold_store_for_use(store);
-    const auto manifest = runner::commit_container(store, flags.container, flags.message, now_or_epoch());
+    const auto manifest =
+        runner::commit_container(store, flags.container, flags.message, now_or_source_date_epoch(), flags.compression.parse());
     if (!flags.tag.empty()) store.tag(flags.tag, manifest);
     std::cout << manifest.digest << "\n";
 }
@@ -42,6 +36,7 @@ void add_container_commands(CLI::App& app, GlobalOptions& global) {
     commit_cmd->add_option("container", flags->container, "The container's name")->required();
     commit_cmd->add_option("image", flags->tag, "Tag the new image NAME[:TAG]");
     commit_cmd->add_option("-m,--message", flags->message, "A comment for the new layer's history");
+    add_compression_options(commit_cmd, flags->compression);
     commit_cmd->callback([flags, &global] { commit(*flags, global); });
 
     auto names = std::make_shared<std::vector<std::string>>();

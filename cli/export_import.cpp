@@ -2,6 +2,7 @@
 // as a one-layer image (docker export / docker import).
 #include "builder/import.hpp"
 #include "cli/commands.hpp"
+#include "cli/output.hpp"
 #include "sandbox/view.hpp"
 #include "store/gc.hpp"
 #include "store/reference.hpp"
@@ -28,36 +29,9 @@ struct ImportFlags {
     std::string name;
     std::vector<std::string> changes;
     std::string message;
+    CompressionFlags compression;
 };
 
-// -o FILE: written beside its final name and renamed over it only when complete, so an
-// export that fails halfway leaves no truncated tar that looks like a good one.
-class OutputFile {
-public:
-    explicit OutputFile(fs::path path) : path_(std::move(path)) {
-        std::string tmpl = path_.string() + ".tmp-XXXXXX";
-        fd_ = Fd(::mkstemp(tmpl.data()));
-        if (!fd_) throw_errno("create", tmpl);
-        tmp_ = tmpl;
-        if (::fchmod(fd_.get(), 0644) != 0) throw_errno("chmod", tmp_.string());
-    }
-    OutputFile(const OutputFile&) = delete;
-    OutputFile& operator=(const OutputFile&) = delete;
-    ~OutputFile() {
-        if (!tmp_.empty()) ::unlink(tmp_.c_str());
-    }
-
-    int fd() const { return fd_.get(); }
-    void commit() {
-        if (::fsync(fd_.get()) != 0) throw_errno("fsync", tmp_.string());
-        if (::rename(tmp_.c_str(), path_.c_str()) != 0) throw_errno("rename", path_.string());
-        tmp_.clear();
-    }
-
-private:
-    fs::path path_, tmp_;
-    Fd fd_;
-};
 
 store::Image load(const store::Store& store, const std::string& reference) {
     const auto descriptor = store.resolve(reference);
@@ -66,15 +40,14 @@ store::Image load(const store::Store& store, const std::string& reference) {
 }
 
 void export_filesystem(const ExportFlags& flags, const GlobalOptions& global) {
-    if (flags.output.empty() && ::isatty(STDOUT_FILENO))
-        throw Error("refusing to write a tar to a terminal: use -o FILE or redirect the output");
+    const int out_fd = flags.output.empty() ? binary_stdout("a tar") : -1;
     // The layers are read through an overlay mounted where only this process sees it.
     sandbox::enter_private_mount_namespace();
     store::Store store(global.root);
     const store::GcLock reading = hold_store_for_use(store);  // snapshots may be unpacked
     const store::Image image = load(store, flags.image);
     if (flags.output.empty()) {
-        builder::export_image(store, image, [](const void* data, std::size_t size) { write_all(STDOUT_FILENO, data, size, "stdout"); });
+        builder::export_image(store, image, [out_fd](const void* data, std::size_t size) { write_all(out_fd, data, size, "stdout"); });
         return;
     }
     OutputFile out(flags.output);
@@ -91,6 +64,7 @@ void import_filesystem(const ImportFlags& flags, const GlobalOptions& global) {
     options.changes = flags.changes;
     options.message = flags.message;
     options.created_seconds = now_or_source_date_epoch();
+    options.compression = flags.compression.parse();
     store::Store store(global.root);
     const store::GcLock writing = hold_store_for_use(store);
     const fs::path archive = flags.file == "-" ? fs::path("/dev/stdin") : fs::path(flags.file);
@@ -119,6 +93,7 @@ void add_export_import_commands(CLI::App& app, GlobalOptions& global) {
                            "STOPSIGNAL, USER, VOLUME or WORKDIR; repeatable")
         ->allow_extra_args(false);
     import_cmd->add_option("-m,--message", imported->message, "The history comment (default: Imported from FILE)");
+    add_compression_options(import_cmd, imported->compression);
     import_cmd->callback([imported, &global] { import_filesystem(*imported, global); });
 }
 

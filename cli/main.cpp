@@ -21,14 +21,27 @@ long long parse_size(const std::string& text) {
     return value;
 }
 
-long long now_or_source_date_epoch() {
+std::optional<long long> source_date_epoch_from_env() {
     const char* epoch = std::getenv("SOURCE_DATE_EPOCH");
-    if (!epoch || !*epoch)
-        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (!epoch || !*epoch) return std::nullopt;
     char* end = nullptr;
     const long long value = std::strtoll(epoch, &end, 10);
     if (*end != '\0' || value < 0) throw Error(std::string("SOURCE_DATE_EPOCH='") + epoch + "' is not a non-negative integer");
     return value;
+}
+
+long long now_or_source_date_epoch() {
+    if (const auto epoch = source_date_epoch_from_env()) return *epoch;
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+store::LayerCompression CompressionFlags::parse() const { return store::parse_layer_compression(name, level); }
+
+void add_compression_options(CLI::App* command, CompressionFlags& flags) {
+    command->add_option("--compression", flags.name, "Layer compression: gzip, zstd or uncompressed")->capture_default_str();
+    command->add_option_function<int>(
+        "--compression-level", [&flags](int level) { flags.level = level; },
+        "Compression level (gzip 0-9, default 6; zstd 1-19, default 3)");
 }
 
 } // namespace strata::cli
@@ -58,6 +71,7 @@ int main(int argc, char** argv) {
     add_save_load_commands(app, global);
     add_export_import_commands(app, global);
     add_diff_command(app, global);
+    add_registry_commands(app, global);
 
     try {
         app.parse(argc, argv);

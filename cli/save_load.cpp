@@ -1,5 +1,6 @@
 // strata save, strata load (image archives, store/exchange.hpp), and build's --output.
 #include "cli/commands.hpp"
+#include "cli/output.hpp"
 #include "sandbox/view.hpp"
 #include "store/exchange.hpp"
 #include "util/error.hpp"
@@ -14,48 +15,9 @@ namespace strata::cli {
 
 namespace {
 
-// An archive written under a temporary name beside its destination and renamed into place
-// once complete: a failed save never leaves a truncated archive under the name.
-class OutputFile {
-public:
-    explicit OutputFile(const fs::path& path) : path_(path) {
-        std::string tmpl = path.string() + ".tmp-XXXXXX";
-        fd_ = Fd(::mkostemp(tmpl.data(), O_CLOEXEC));
-        if (!fd_) throw_errno("create", tmpl);
-        temp_ = std::move(tmpl);
-        // mkstemp's 0600 would make the archive unreadable by the tools it is meant for.
-        if (::fchmod(fd_.get(), 0644) != 0) throw_errno("chmod", temp_);
-    }
-    OutputFile(const OutputFile&) = delete;
-    OutputFile& operator=(const OutputFile&) = delete;
-    ~OutputFile() {
-        if (!temp_.empty()) ::unlink(temp_.c_str());
-    }
-
-    int fd() const { return fd_.get(); }
-    void commit() {
-        if (::fsync(fd_.get()) != 0) throw_errno("fsync", temp_);
-        fd_.reset();
-        if (::rename(temp_.c_str(), path_.c_str()) != 0) throw_errno("rename", path_.string());
-        temp_.clear();
-    }
-
-private:
-    fs::path path_;
-    std::string temp_;
-    Fd fd_;
-};
-
-// Standard output for an archive, never a terminal (docker save refuses one too).
-int archive_stdout() {
-    if (::isatty(STDOUT_FILENO)) throw Error("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
-    std::cout.flush();
-    return STDOUT_FILENO;
-}
-
 void write_archive(const store::Store& store, const std::vector<store::ExportImage>& images, store::ArchiveFormat format,
                    const std::string& dest) {
-    if (dest.empty() || dest == "-") return store::write_image_archive(store, images, format, archive_stdout());
+    if (dest.empty() || dest == "-") return store::write_image_archive(store, images, format, binary_stdout("an archive"));
     OutputFile file(dest);
     with_context("writing '" + dest + "'", [&] { store::write_image_archive(store, images, format, file.fd()); });
     file.commit();

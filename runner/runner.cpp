@@ -123,12 +123,13 @@ store::ContainerRecord kept_record(store::Store& store, const RunOptions& option
 } // namespace
 
 store::Descriptor commit_container(store::Store& store, const std::string& name, const std::string& message,
-                                   long long created_seconds) {
+                                   long long created_seconds, const store::LayerCompression& compression) {
     const auto record = store::find_container(store, name);
     if (!record) throw Error("no container named '" + name + "' (only those run with --name are kept)");
     const store::Image image = store.load_image(record->image);
     store::LayerOptions layer_options;
     layer_options.unshift_ids = record->userns;  // a --userns container wrote host ids
+    layer_options.compression = compression;
     const store::Layer layer = store.write_layer(store::container_dir(store, name) / "upper", layer_options);
     json config = image.config;
     const std::string created = format_rfc3339(created_seconds);

@@ -55,7 +55,7 @@ void mount_requests(sandbox::Spec& spec, store::Store& store, const std::vector<
 // docker commit: the kept container's writable layer as a new layer on its image, with
 // the config it ran with (Cmd, Env, ...) and a history entry; returns the new manifest.
 store::Descriptor commit_container(store::Store& store, const std::string& name, const std::string& message,
-                                   long long created_seconds);
+                                   long long created_seconds, const store::LayerCompression& compression = {});
 
 // Runs the container to completion with this process's stdio and returns its exit code
 // (126/127 when the command cannot be executed, as docker does).

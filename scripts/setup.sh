@@ -21,6 +21,9 @@ packages=(
   python3-jsonschema
   # ADD tests: archives in every format docker unpacks, and a local HTTP server
   tar gzip bzip2 xz-utils zstd python3
+  # registry tests: the distribution registry, htpasswd -B for its Basic auth, openssl for
+  # its certificates, curl to wait for it, and the JWT token service (python3-jwt)
+  docker-registry apache2-utils openssl curl python3-jwt python3-cryptography
 )
 
 missing=()
@@ -40,8 +43,13 @@ if [ "${STRATA_SANITIZE:-0}" = 1 ]; then
   build_dir=build-asan
   # -Werror gates the Release build; with sanitizers GCC 12 reports false
   # maybe-uninitialized warnings inside libstdc++'s <regex> (used by Catch2).
-  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRATA_SANITIZE=ON -DSTRATA_WERROR=OFF -DSTRATA_PARSER_FUZZER=OFF)
+  # -O1, as the sanitizers' documentation advises: the tests run ~4x faster than at -O0
+  # (the parser's: 14 s of CPU against 65 s), and CI's time goes mostly to this run.
+  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DSTRATA_SANITIZE=ON -DSTRATA_WERROR=OFF
+              -DSTRATA_PARSER_FUZZER=OFF)
 fi
+# ccache keys on paths relative to the checkout, so another clone of it reuses the cache.
+export CCACHE_BASEDIR="$PWD"
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir"
 echo "setup: built $build_dir/cli/strata"

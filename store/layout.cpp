@@ -392,7 +392,8 @@ void Store::sync() const {
     if (::syncfs(fd.get()) != 0) throw_errno("syncfs", root_.string());
 }
 
-Descriptor Store::write_image(const json& config, const std::vector<Descriptor>& layers) {
+Descriptor Store::write_image(const json& config, const std::vector<Descriptor>& layers,
+                              const std::map<std::string, std::string>& annotations) {
     if (!config.is_object()) throw Error("image config is not a JSON object");
     const auto diff_ids = config_diff_ids(config);
     if (diff_ids.size() != layers.size())
@@ -405,10 +406,11 @@ Descriptor Store::write_image(const json& config, const std::vector<Descriptor>&
     const Descriptor config_desc = put_blob(config.dump(), media::config);
     json layer_list = json::array();
     for (const auto& layer : layers) layer_list.push_back(to_json(layer));
-    const json manifest = {{"schemaVersion", 2},
-                           {"mediaType", media::manifest},
-                           {"config", to_json(config_desc)},
-                           {"layers", std::move(layer_list)}};
+    json manifest = {{"schemaVersion", 2},
+                     {"mediaType", media::manifest},
+                     {"config", to_json(config_desc)},
+                     {"layers", std::move(layer_list)}};
+    if (!annotations.empty()) manifest["annotations"] = annotations;
     return put_blob(manifest.dump(), media::manifest);
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -105,7 +106,9 @@ public:
 
     // --- images and refs
     // Writes the config and manifest blobs for these layers; returns the manifest descriptor.
-    Descriptor write_image(const json& config, const std::vector<Descriptor>& layers);
+    // `annotations`: the manifest's (OCI's base-image ones, say); none: no annotations member.
+    Descriptor write_image(const json& config, const std::vector<Descriptor>& layers,
+                           const std::map<std::string, std::string>& annotations = {});
     // The image of a manifest, or of an index's manifest for this machine.
     Image load_image(const Descriptor& manifest) const;
     // A manifest's own descriptor; for an index, its manifest for this machine.

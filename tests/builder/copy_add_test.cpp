@@ -148,7 +148,7 @@ TEST_CASE("COPY --from an image in the store reads its layers; the record follow
     SECTION("an image that is not in the store is named in the error") {
         CHECK_THROWS_WITH(f.build("FROM scratch\nCOPY --from=nosuch:2 /a /b\n"),
                           Catch::Contains("Buildfile:2") && Catch::Contains("nosuch:2") &&
-                              Catch::Contains("no such image in the store"));
+                              Catch::Contains("is not in the store"));
     }
 }
 

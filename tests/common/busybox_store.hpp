@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace strata::test {
@@ -57,6 +58,13 @@ struct BusyboxStore {
         return listing;
     }
 
+    // The manifest of a tag, as skopeo reads it from the store's OCI layout.
+    nlohmann::json manifest(const std::string& tag) const {
+        const auto inspect = sh_stdout("skopeo inspect --raw " + quote("oci:" + (root / "oci").string() + ":" + tag));
+        REQUIRE(inspect.exit_code == 0);
+        return nlohmann::json::parse(inspect.output);
+    }
+
     // The image config of a tag, as skopeo reads it from the store's OCI layout.
     nlohmann::json config(const std::string& tag) const {
         const auto inspect = sh_stdout("skopeo inspect --config " + quote("oci:" + (root / "oci").string() + ":" + tag));
@@ -64,5 +72,16 @@ struct BusyboxStore {
         return nlohmann::json::parse(inspect.output);
     }
 };
+
+// The busybox store of one test file, made when a test first needs it, so each file's
+// tests see only their own images. `File`: a type of the file's own (anonymous namespace);
+// `Store`: BusyboxStore or a fixture derived from it.
+template <typename File, typename Store = BusyboxStore>
+Store& file_store() {
+    static auto s = std::make_unique<Store>();
+    INFO(s->busybox_build.output);
+    REQUIRE(s->busybox_build.exit_code == 0);
+    return *s;
+}
 
 } // namespace strata::test

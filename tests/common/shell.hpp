@@ -46,6 +46,9 @@ inline std::string quote(const std::string& s) {
     return out + "'";
 }
 
+// Whether a program is on PATH (peers the integration tests drive: skopeo, umoci, ...).
+inline bool installed(const std::string& tool) { return sh("command -v " + quote(tool)).exit_code == 0; }
+
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
     std::filesystem::create_directories(path.parent_path());
     std::ofstream f(path, std::ios::binary);

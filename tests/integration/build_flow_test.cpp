@@ -12,11 +12,8 @@ using namespace strata::test;
 
 namespace {
 
-BusyboxStore& store() {
-    static auto s = std::make_unique<BusyboxStore>();
-    REQUIRE(s->busybox_build.exit_code == 0);
-    return *s;
-}
+struct ThisFile;
+BusyboxStore& store() { return file_store<ThisFile>(); }
 
 std::size_t position(const std::string& text, const std::string& what) {
     const auto at = text.find(what);

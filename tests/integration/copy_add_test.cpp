@@ -11,10 +11,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-BusyboxStore& busybox_store() {
-    static auto store = std::make_unique<BusyboxStore>();
-    return *store;
-}
+struct ThisFile;
+BusyboxStore& busybox_store() { return file_store<ThisFile>(); }
 
 } // namespace
 

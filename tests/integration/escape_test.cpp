@@ -110,10 +110,9 @@ struct EscapeStore : BusyboxStore {
     }
 };
 
+struct ThisFile;
 EscapeStore& store() {
-    static auto s = std::make_unique<EscapeStore>();
-    INFO(s->busybox_build.output);
-    REQUIRE(s->busybox_build.exit_code == 0);
+    auto* s = &file_store<ThisFile, EscapeStore>();
     INFO(s->base_build.output);
     REQUIRE(s->base_build.exit_code == 0);
     return *s;

@@ -17,14 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-BusyboxStore& store() {
-    static auto s = std::make_unique<BusyboxStore>();
-    INFO(s->busybox_build.output);
-    REQUIRE(s->busybox_build.exit_code == 0);
-    return *s;
-}
-
-bool installed(const std::string& tool) { return sh("command -v " + quote(tool)).exit_code == 0; }
+struct ThisFile;
+BusyboxStore& store() { return file_store<ThisFile>(); }
 
 // The manifest digest skopeo reads for a reference ("oci-archive:FILE:busybox:latest").
 std::string skopeo_digest(const std::string& reference) {

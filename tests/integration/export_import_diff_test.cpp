@@ -14,14 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-BusyboxStore& store() {
-    static auto s = std::make_unique<BusyboxStore>();
-    INFO(s->busybox_build.output);
-    REQUIRE(s->busybox_build.exit_code == 0);
-    return *s;
-}
-
-bool installed(const std::string& tool) { return sh("command -v " + quote(tool)).exit_code == 0; }
+struct ThisFile;
+BusyboxStore& store() { return file_store<ThisFile>(); }
 
 void run_or_fail(const std::string& command) {
     const auto r = sh(command);
@@ -139,6 +133,12 @@ TEST_CASE("an import of an export runs, and exports byte for byte alike", "[inte
         REQUIRE(piped.exit_code == 0);
         CHECK(s.config("piped:latest")["history"][0]["comment"] == "from a pipe");
         CHECK(s.config("piped:latest")["rootfs"]["diff_ids"] == config["rootfs"]["diff_ids"]);
+    }
+    SECTION("with --compression zstd: the same files, in a zstd blob") {
+        REQUIRE(s.strata("import --compression zstd " + quote(tar.string()) + " zstd-imported").exit_code == 0);
+        CHECK(s.manifest("zstd-imported:latest")["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd");
+        CHECK(s.config("zstd-imported:latest")["rootfs"]["diff_ids"] == config["rootfs"]["diff_ids"]);
+        CHECK(s.strata_stdout("run zstd-imported /bin/cat /data/opaque/new").output == "new\n");
     }
 }
 

@@ -18,12 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-BusyboxStore& store() {
-    static auto s = std::make_unique<BusyboxStore>();
-    INFO(s->busybox_build.output);
-    REQUIRE(s->busybox_build.exit_code == 0);
-    return *s;
-}
+struct ThisFile;
+BusyboxStore& store() { return file_store<ThisFile>(); }
 
 // The directory of this process's cgroup in the hierarchy holding `controller` (v1), or in
 // the unified hierarchy (v2); strata's run cgroups are made below it.
@@ -357,6 +353,13 @@ TEST_CASE("run --name keeps the container; commit makes an image of its changes;
     CHECK(config["config"]["Cmd"] == nlohmann::json::array({"sh", "-c", "echo kept > /made; rm /etc/group"}));
     CHECK(config["history"].back()["comment"] == "from a test");
     CHECK(config["rootfs"]["diff_ids"].size() == s.config("busybox:latest")["rootfs"]["diff_ids"].size() + 1);
+    // --compression: the same layer (diff id) in another codec.
+    REQUIRE(s.strata("commit --compression zstd --compression-level 9 keeper committed:zstd").exit_code == 0);
+    const auto zstd_layer = s.manifest("committed:zstd")["layers"].back();
+    CHECK(zstd_layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd");
+    CHECK(s.config("committed:zstd")["rootfs"]["diff_ids"].back() == config["rootfs"]["diff_ids"].back());
+    CHECK(s.strata("run committed:zstd cat /made").output == "kept\n");
+    CHECK(s.strata("commit --compression lz4 keeper").exit_code != 0);
 
     REQUIRE(s.strata("rm keeper").exit_code == 0);
     CHECK(s.strata("ps").output.find("keeper ") == std::string::npos);

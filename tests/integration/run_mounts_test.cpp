@@ -19,12 +19,8 @@ namespace {
 
 using MountStore = BusyboxStore;
 
-MountStore& mount_store() {
-    static auto store = std::make_unique<MountStore>();
-    INFO(store->busybox_build.output);
-    REQUIRE(store->busybox_build.exit_code == 0);
-    return *store;
-}
+struct ThisFile;
+MountStore& mount_store() { return file_store<ThisFile, MountStore>(); }
 
 bool has_line(const std::string& text, const std::string& line) {
     return ("\n" + text).find("\n" + line + "\n") != std::string::npos;

@@ -20,12 +20,8 @@ namespace {
 constexpr unsigned host_base = 2000000;
 const std::string uidmap = "--uidmap 0:" + std::to_string(host_base) + ":65536";
 
-BusyboxStore& store() {
-    static auto s = std::make_unique<BusyboxStore>();
-    INFO(s->busybox_build.output);
-    REQUIRE(s->busybox_build.exit_code == 0);
-    return *s;
-}
+struct ThisFile;
+BusyboxStore& store() { return file_store<ThisFile>(); }
 
 // Idmapped overlay layers need Linux 6.8 (lowerdir+); strata refuses --userns before it.
 bool kernel_supports_userns() {
