@@ -567,7 +567,13 @@ TEST_CASE("a registry killed mid-push and restarted: the retry completes, nothin
     const auto timed = sh(measured.env + " /usr/bin/time -f '%M' -o " + quote(rss.string()) + " " + quote(STRATA_BINARY) + " --root " +
                           quote(measured.root.string()) + " pull -q " + quote(ref));
     REQUIRE(timed.exit_code == 0);
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan's shadow memory and quarantine make RSS meaningless (157 MB here): the bound
+    // holds for the Release build, which CI runs too.
+    WARN("built with AddressSanitizer: peak RSS " << read_text(rss) << " KiB is not checked");
+#else
     CHECK(std::stol(read_text(rss)) < 40000);  // KiB
+#endif
     CHECK(stored_digest(client.root, ref) == stored_digest(bb.root, "big:latest"));
     require_fsck_clean(client);
 }
