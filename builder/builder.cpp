@@ -36,13 +36,20 @@ public:
         dag_ = parser::parse_buildfile(options_.buildfile_text, parse_options);
         ignore_ = load_context_ignore(options_.context_dir, options_.buildfile_path);
 
+        // With a lock, every image the target uses must be in it, checked before anything runs.
+        if (options_.lock) check_lock_covers(*options_.lock, image_uses(dag_, dag_.build_order), host_platform());
         ContextHashes context_hashes(store_, options_.context_dir);
-        BaseImages images(store_, options_.pull, options_.puller);
+        BaseImages images(store_, options_.pull, options_.puller, options_.lock ? &*options_.lock : nullptr);
         const BuildShared shared{store_, executor_, options_, dag_, ignore_, progress_, context_hashes, images,
-                                 [this](int index) -> const ImageState& { return finished(index); }, cancelled_};
+                                 [this](int index) -> const ImageState& { return finished(index); }, cancelled_,
+                                 used_steps_};
         build_stages(shared);
         context_hashes.save();
-        return commit_image(finished(dag_.target));
+        BuildResult result = commit_image(finished(dag_.target));
+        result.cache_steps = used_steps_.take();
+        for (std::optional<int> at = dag_.target; at; at = dag_.stages.at(static_cast<std::size_t>(*at)).base_stage)
+            result.image_stages.insert(*at);
+        return result;
     }
 
 private:
@@ -122,7 +129,9 @@ private:
             annotations["org.opencontainers.image.base.digest"] = state.base_digest;
         }
         const store::Descriptor manifest = store_.write_image(state.config, state.layers, annotations);
-        BuildResult result{manifest, store_.load_image(manifest).manifest["config"]["digest"].get<std::string>()};
+        BuildResult result;
+        result.manifest = manifest;
+        result.config_digest = store_.load_image(manifest).manifest["config"]["digest"].get<std::string>();
         for (const auto& tag : options_.tags) {
             store_.tag(tag, manifest);
             progress_.message("naming to " + store::normalize_tag(tag));
@@ -144,6 +153,7 @@ private:
     std::size_t running_ = 0;
     std::exception_ptr failure_;
     std::atomic<bool> cancelled_ = false;
+    UsedSteps used_steps_;
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #pragma once
 // The builder runs a parsed Buildfile's DAG: each stage from its base, each step either
 // reused from the cache or executed, then the image assembled and tagged in the store.
+#include "builder/cache.hpp"
 #include "builder/images.hpp"
 #include "builder/progress.hpp"
 #include "parser/buildfile.hpp"
@@ -11,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,11 +62,16 @@ struct BuildOptions {
     std::map<std::string, fs::path> ssh_agents;   // --ssh: an agent's socket, by id ("default")
     PullPolicy pull = PullPolicy::missing;        // --pull
     ImagePuller puller;                           // how to pull (the registry client); none: never
+    std::optional<LockFile> lock;                 // strata.lock: its digests stand for the tags it names
 };
 
 struct BuildResult {
     store::Descriptor manifest;
     std::string config_digest;
+    // For --cache-to (cache_export.hpp): every step's cache entry, and the stages whose
+    // steps made the image's own layers (the target and the stages it is FROM, in turn).
+    std::vector<CacheEntry> cache_steps;
+    std::set<int> image_stages;
 };
 
 // Builds and tags the image; progress (and RUN output) goes to `progress`.

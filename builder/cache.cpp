@@ -8,7 +8,32 @@ namespace strata::builder {
 
 namespace {
 
-std::optional<StepOutput> output_of(const store::Store& store, const nlohmann::json& record) {
+// An imported record's "chain": [{"layer": descriptor, "diff_id"}...], bottom first, ending
+// with the step's own layer. Unpacks the snapshots it lacks (each verified against its blob
+// digest and diff id); false when it cannot, which is a miss. Then the record keeps those
+// snapshots alive too (it could not list them before they existed: fsck would object).
+bool materialise_chain(store::Store& store, const std::string& key, const nlohmann::json& record, const std::string& chain_id) {
+    const auto chain = record.find("chain");
+    if (chain == record.end() || !chain->is_array() || chain->empty()) return false;
+    store::Image image;
+    image.manifest = {{"layers", nlohmann::json::array()}};
+    image.config = {{"rootfs", {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}}}};
+    for (const auto& link : *chain) {
+        const store::Descriptor layer = store::descriptor_from_json(link.at("layer"));
+        if (!store.has_blob(layer.digest)) return false;
+        image.manifest["layers"].push_back(store::to_json(layer));
+        image.config["rootfs"]["diff_ids"].push_back(link.at("diff_id").get<std::string>());
+    }
+    const auto chain_ids = store::chain_ids(image.diff_ids());
+    if (chain_ids.back() != chain_id) return false;
+    store.ensure_snapshots(image);
+    nlohmann::json updated = record;
+    updated["refs"]["snapshots"] = chain_ids;
+    store.put_record(cache_records_namespace, key, updated);
+    return true;
+}
+
+std::optional<StepOutput> output_of(store::Store& store, const std::string& key, const nlohmann::json& record) {
     if (!record.is_object() || record.value("v", 0) != cache_schema_version || !record.contains("output"))
         return std::nullopt;
     const auto& out = record["output"];
@@ -19,7 +44,8 @@ std::optional<StepOutput> output_of(const store::Store& store, const nlohmann::j
     if (out.contains("layer") && !out["layer"].is_null()) {
         result.layer = store::descriptor_from_json(out["layer"]);
         result.diff_id = out.at("diff_id").get<std::string>();
-        if (!store.has_blob(result.layer->digest) || !store.has_snapshot(result.chain_id)) return std::nullopt;
+        if (!store.has_blob(result.layer->digest)) return std::nullopt;
+        if (!store.has_snapshot(result.chain_id) && !materialise_chain(store, key, record, result.chain_id)) return std::nullopt;
     }
     return result;
 }
@@ -32,15 +58,15 @@ std::string cache_key(const nlohmann::json& step_record) {
     return sha256_hex(versioned.dump());
 }
 
-std::optional<StepOutput> cache_lookup(const store::Store& store, const std::string& key) {
+std::optional<StepOutput> cache_lookup(store::Store& store, const std::string& key) {
     std::optional<StepOutput> output;
     try {
         const auto record = store.get_record(cache_records_namespace, key);
-        if (record) output = output_of(store, *record);
+        if (record) output = output_of(store, key, *record);
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;  // a record from an incompatible version is a miss, not an error
     } catch (const Error&) {
-        return std::nullopt;  // not JSON, or a malformed digest
+        return std::nullopt;  // not JSON, a malformed digest, or a chain whose blobs are damaged
     }
     if (output) {
         try {

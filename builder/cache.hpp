@@ -7,8 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace strata::builder {
 
@@ -36,8 +38,37 @@ std::string cache_key(const nlohmann::json& step_record);
 
 // A hit only when everything the output needs is still in the store; a record that is
 // corrupt or from another version is a miss, never an error. A hit marks the record used.
-std::optional<StepOutput> cache_lookup(const store::Store& store, const std::string& key);
+// An imported record (cache_export.hpp) also lists its layer chain: a missing snapshot is
+// then unpacked from the chain's blobs, so a fresh store needs no snapshot to hit.
+std::optional<StepOutput> cache_lookup(store::Store& store, const std::string& key);
 void cache_remember(store::Store& store, const std::string& key, const nlohmann::json& step_record,
                     const StepOutput& output);
+
+// One step of a build as the cache saw it, hit or run, for --cache-to: its key and keyed
+// record, its output, and the layers of the filesystem after it (bottom first).
+struct CacheEntry {
+    std::string key;
+    nlohmann::json record;
+    StepOutput output;
+    std::vector<store::Layer> chain;
+    int stage = 0;  // the stage's index in the DAG
+};
+
+// The entries of a build, filled by stages on several threads.
+class UsedSteps {
+public:
+    void add(CacheEntry entry) {
+        std::lock_guard lock(mutex_);
+        entries_.push_back(std::move(entry));
+    }
+    std::vector<CacheEntry> take() {
+        std::lock_guard lock(mutex_);
+        return std::move(entries_);
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<CacheEntry> entries_;
+};
 
 } // namespace strata::builder

@@ -2,6 +2,7 @@
 
 #include "store/reference.hpp"
 #include "util/error.hpp"
+#include "util/sha256.hpp"
 
 namespace strata::builder {
 
@@ -46,7 +47,26 @@ bool named_by(const store::Store& store, const store::Descriptor& manifest, cons
 
 } // namespace
 
+// The locked digest instead of the tag: a stored image needs no registry whatever --pull
+// says (a digest cannot move), so a no-op rebuild works offline; a missing one is pulled
+// by digest. The name stays the tag's, so the image's base annotations read as without a lock.
+BaseImage BaseImages::find_or_pull_locked(const std::string& reference, const std::string& what) {
+    const LockedImage* locked = lock_->find(reference);
+    if (!locked)
+        throw Error(what + ": '" + reference + "' is not in lock file '" + lock_->path.string() +
+                    "': run `strata lock` again (or build with --no-lock)");
+    const std::string pinned = locked->pinned();
+    if (const auto local = store_.resolve(pinned)) return {locked->name, *local};
+    if (locked->local)
+        throw Error(what + ": '" + reference + "' is locked to " + locked->digest +
+                    ", an image of this store only, which it no longer holds: run `strata lock` again");
+    if (policy_ == PullPolicy::never || !puller_)
+        throw Error(what + ": image '" + pinned + "' (locked) is not in the store" + (puller_ ? " (--pull=never)" : " (pulling is off)"));
+    return {locked->name, with_context(what + ": pulling '" + pinned + "' (locked)", [&] { return puller_(pinned); })};
+}
+
 BaseImage BaseImages::find_or_pull(const std::string& reference, const std::string& what) {
+    if (lock_ && !is_sha256_digest(reference) && !store::is_image_id(reference)) return find_or_pull_locked(reference, what);
     // An id or digest prefix names only what is stored; a name is normalised (and pullable).
     const auto local = store_.resolve(reference);
     std::optional<store::Reference> name;

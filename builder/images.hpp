@@ -5,6 +5,7 @@
 //
 // Pulling is given as a function (the cli passes the registry client) so the builder
 // needs no network code of its own and its tests can count pulls.
+#include "builder/lock.hpp"
 #include "store/store.hpp"
 
 #include <functional>
@@ -36,8 +37,9 @@ struct BaseImage {
 
 class BaseImages {
 public:
-    BaseImages(store::Store& store, PullPolicy policy, ImagePuller puller)
-        : store_(store), policy_(policy), puller_(std::move(puller)) {}
+    // `lock`: strata.lock's digests stand for the tags it names (none: tags resolve as --pull says).
+    BaseImages(store::Store& store, PullPolicy policy, ImagePuller puller, const LockFile* lock = nullptr)
+        : store_(store), policy_(policy), puller_(std::move(puller)), lock_(lock) {}
 
     // The image `reference` names, pulled when the policy says so; `what` names the
     // instruction for errors ("FROM alpine"). Thread-safe: stages resolve concurrently and
@@ -46,10 +48,12 @@ public:
 
 private:
     BaseImage find_or_pull(const std::string& reference, const std::string& what);
+    BaseImage find_or_pull_locked(const std::string& reference, const std::string& what);
 
     store::Store& store_;
     PullPolicy policy_;
     ImagePuller puller_;
+    const LockFile* lock_;
     std::mutex mutex_;
     std::map<std::string, std::shared_future<BaseImage>> resolved_;
 };

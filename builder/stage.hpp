@@ -33,6 +33,7 @@ struct BuildShared {
     std::function<const ImageState&(int stage_index)> finished_stage;
     // Set when another stage failed: this one stops before its next step.
     const std::atomic<bool>& cancelled;
+    UsedSteps& used_steps;  // every step's cache entry, for --cache-to
 };
 
 // Thrown by a stage that stopped because another one failed; not the build's error.

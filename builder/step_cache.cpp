@@ -57,6 +57,15 @@ void in_compression(store::Store& store, StepOutput& output, const store::LayerC
     output.layer = store::layer_blob_as(store, store::Layer{*output.layer, output.diff_id}, compression).descriptor;
 }
 
+// The layers under a state, with their diff ids: what rebuilds its snapshots elsewhere.
+std::vector<store::Layer> layer_chain(const ImageState& state) {
+    if (state.layers.empty()) return {};
+    const auto& diff_ids = state.config.at("rootfs").at("diff_ids");
+    std::vector<store::Layer> chain;
+    for (std::size_t i = 0; i < state.layers.size(); ++i) chain.push_back({state.layers[i], diff_ids.at(i).get<std::string>()});
+    return chain;
+}
+
 } // namespace
 
 void StageBuild::apply_step(const parser::Instruction& step, ImageState& state, const nlohmann::json& step_record,
@@ -83,6 +92,7 @@ void StageBuild::apply_step(const parser::Instruction& step, ImageState& state, 
     if (output->layer) state.add_layer(*output->layer, output->diff_id, output->chain_id);
     state.created = std::max(state.created, output->created);  // RFC 3339 UTC of one shape: text order is time order
     state.add_history(step.original, !output->layer);
+    build.used_steps.add(CacheEntry{key, record, *output, layer_chain(state), stage.index});
 }
 
 StepOutput StageBuild::produce_output(const ImageState& state, const std::function<void(TempDir&)>& produce) {

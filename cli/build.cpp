@@ -1,6 +1,8 @@
 #include "builder/builder.hpp"
+#include "builder/lock.hpp"
 #include "builder/reproducible.hpp"
 #include "builder/run_mounts.hpp"
+#include "cli/build_cache.hpp"
 #include "cli/commands.hpp"
 #include "registry/registry.hpp"
 #include "store/gc.hpp"
@@ -43,21 +45,20 @@ struct BuildFlags {
     std::vector<std::string> outputs;  // --output type=...,dest=...
     std::optional<long long> source_date_epoch;  // --source-date-epoch: wins over the environment's
     bool check_reproducible = false;             // --check-reproducible
+    std::string lock_file;  // --lock-file: strata.lock elsewhere than beside the Buildfile
+    bool no_lock = false;   // --no-lock: resolve tags even when a lock file exists
+    std::vector<std::string> cache_from;  // --cache-from type=registry,ref=... | type=local,src=DIR
+    std::vector<std::string> cache_to;    // --cache-to type=registry,ref=...[,mode=max] | type=local,dest=DIR
 };
 
-// -f given, else Buildfile in the context, else Dockerfile (what docker users have).
-struct Buildfile {
-    std::string text;
-    std::string name;  // for error positions
-    fs::path path;     // empty for stdin
-};
+} // namespace
 
-Buildfile read_buildfile(const BuildFlags& flags) {
-    if (flags.file == "-") return {std::string(std::istreambuf_iterator<char>(std::cin), {}), "<stdin>", {}};
-    fs::path path = flags.file;
+Buildfile read_buildfile(const std::string& file, const std::string& context) {
+    if (file == "-") return {std::string(std::istreambuf_iterator<char>(std::cin), {}), "<stdin>", {}};
+    fs::path path = file;
     if (path.empty()) {
-        path = fs::path(flags.context) / "Buildfile";
-        if (!fs::exists(path) && fs::exists(fs::path(flags.context) / "Dockerfile")) path = fs::path(flags.context) / "Dockerfile";
+        path = fs::path(context) / "Buildfile";
+        if (!fs::exists(path) && fs::exists(fs::path(context) / "Dockerfile")) path = fs::path(context) / "Dockerfile";
     }
     return {read_file(path), path.string(), path};
 }
@@ -74,6 +75,8 @@ std::map<std::string, std::string> parse_build_args(const std::vector<std::strin
     }
     return args;
 }
+
+namespace {
 
 // auto: the live view on a terminal, else one line per event (CI logs), as BuildKit does.
 builder::ProgressMode progress_mode(const std::string& name) {
@@ -138,6 +141,17 @@ void check_reproducible(store::Store& store, builder::Executor& executor, const 
     std::cout << report.first_digest << "\n";
 }
 
+// strata.lock (builder/lock.hpp): --lock-file's, else the one beside the Buildfile if any.
+std::optional<builder::LockFile> read_build_lock(const BuildFlags& flags, const builder::BuildOptions& options) {
+    if (flags.no_lock && !flags.lock_file.empty()) throw Error("--no-lock and --lock-file contradict each other");
+    if (flags.no_lock) return std::nullopt;
+    if (!flags.lock_file.empty()) return builder::read_lock(flags.lock_file);
+    const fs::path path = builder::default_lock_path(options.buildfile_path, options.context_dir);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return std::nullopt;
+    return builder::read_lock(path);
+}
+
 // FROM (and COPY --from, RUN --mount from=) pulls through the registry client, configured
 // as `strata pull` is by default (certs.d, $STRATA_INSECURE_REGISTRIES, credentials).
 // Its lines go with the build's plain progress; a tty or json progress stream shows none.
@@ -164,8 +178,10 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
         throw Error("--check-reproducible builds in temporary stores: it takes no --tag or --output");
     const std::vector<BuildOutput> outputs = parse_outputs(flags.outputs);
     if (flags.push && flags.tags.empty()) throw Error("--push needs a name to push to: give -t REGISTRY/NAME[:TAG]");
+    const auto cache_from = parse_cache_specs(flags.cache_from, false);
+    const auto cache_to = parse_cache_specs(flags.cache_to, true);
     builder::BuildOptions options;
-    Buildfile buildfile = read_buildfile(flags);
+    Buildfile buildfile = read_buildfile(flags.file, flags.context);
     options.buildfile_text = std::move(buildfile.text);
     options.buildfile_name = std::move(buildfile.name);
     options.buildfile_path = std::move(buildfile.path);
@@ -192,6 +208,8 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     for (const auto& text : flags.ssh) options.ssh_agents.insert(builder::parse_ssh_flag(text, std::getenv("SSH_AUTH_SOCK")));
 
     options.pull = builder::parse_pull_policy(flags.pull);
+    // --check-reproducible seeds its fresh stores by tag: it resolves tags itself.
+    if (!flags.check_reproducible) options.lock = read_build_lock(flags, options);
 
     store::Store store(global.root);
     // Layers and snapshots this build writes are referenced only once it records and tags
@@ -204,6 +222,7 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     std::ostream& progress = flags.quiet ? static_cast<std::ostream&>(kept) : std::cerr;
     options.puller = image_puller(store, progress, options.progress == builder::ProgressMode::plain);
     if (flags.check_reproducible) return check_reproducible(store, executor, options, progress, kept, flags);
+    import_build_caches(store, cache_from, progress, flags.quiet);
     const auto result = [&] {
         try {
             return builder::build(store, executor, options, progress);
@@ -215,6 +234,7 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     // The image is stored and tagged as usual; the outputs are copies of it.
     for (const auto& output : outputs) write_build_output(store, output, result.manifest, flags.tags);
     if (flags.push) push_tags(store, flags.tags, progress, flags.quiet);
+    export_build_caches(store, cache_to, result, progress, flags.quiet);
     if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, result.manifest.digest);
     if (std::none_of(outputs.begin(), outputs.end(), takes_stdout)) std::cout << result.manifest.digest << "\n";
 }
@@ -250,6 +270,8 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option_function<long long>(
         "--source-date-epoch", [flags](long long epoch) { flags->source_date_epoch = epoch; },
         "Clamp layer mtimes and image times to this Unix time (default: $SOURCE_DATE_EPOCH)");
+    cmd->add_option("--lock-file", flags->lock_file, "Use the digests of this lock file (default: strata.lock beside the Buildfile, if any)");
+    cmd->add_flag("--no-lock", flags->no_lock, "Ignore strata.lock: resolve tags as --pull says");
     cmd->add_flag("--check-reproducible", flags->check_reproducible,
                   "Build twice in fresh temporary stores with the same SOURCE_DATE_EPOCH (default 0) and report the "
                   "first difference; stores and tags nothing");
@@ -258,6 +280,13 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("-o,--output", flags->outputs,
                     "Also export the image: type=oci,dest=DIR | type=oci-archive,dest=FILE|- | type=docker,dest=FILE|- | "
                     "type=local,dest=DIR (its files), or a DIR; repeatable")
+        ->allow_extra_args(false);
+    cmd->add_option("--cache-from", flags->cache_from,
+                    "Import a build cache first: type=registry,ref=REF | type=local,src=DIR[,tag=NAME] | REF; repeatable")
+        ->allow_extra_args(false);
+    cmd->add_option("--cache-to", flags->cache_to,
+                    "Export the build cache: type=registry,ref=REF | type=local,dest=DIR[,tag=NAME]; mode=min (the "
+                    "image's stages) or mode=max (all stages and RUN cache mounts); ignore-error=true; repeatable")
         ->allow_extra_args(false);
     cmd->callback([flags, &global] { run_build(*flags, global); });
 }

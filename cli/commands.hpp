@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +48,18 @@ void write_build_output(store::Store& store, const BuildOutput& output, const st
 void add_export_import_commands(CLI::App& app, GlobalOptions& global);  // export_import.cpp: export, import
 void add_diff_command(CLI::App& app, GlobalOptions& global);            // diff.cpp
 void add_registry_commands(CLI::App& app, GlobalOptions& global);       // registry.cpp: pull, push, login, logout
+
+// build's and lock's -f: given, else Buildfile in the context, else Dockerfile (what
+// docker users have); "-" is stdin.
+struct Buildfile {
+    std::string text;
+    std::string name;  // for error positions
+    std::filesystem::path path;  // empty for stdin
+};
+Buildfile read_buildfile(const std::string& file, const std::string& context);
+// --build-arg K=V, or a bare K taking its value from the environment (as docker does).
+std::map<std::string, std::string> parse_build_args(const std::vector<std::string>& list);
+void add_lock_command(CLI::App& app, GlobalOptions& global);  // lock.cpp
 
 // The store's GC lock in `use` mode for a command that writes or stands on objects
 // (build, run, bundle, commit), saying so on stderr when a prune makes it wait.

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
         "--root", [&global](const std::string& root) { global.root = std::filesystem::absolute(root).lexically_normal(); },
         "Store root (default $STRATA_ROOT or /var/lib/strata)");
     add_build_command(app, global);
+    add_lock_command(app, global);
     add_run_command(app, global);
     add_bundle_command(app, global);
     add_container_commands(app, global);

@@ -4,6 +4,7 @@
 
 #include "registry/sources.hpp"
 #include "registry/transfer.hpp"
+#include "store/registry_digests.hpp"
 #include "util/error.hpp"
 
 #include <set>
@@ -98,6 +99,16 @@ RemoteImage resolve_image(Repository& repository, HttpClient& http, const std::s
     return read_image_manifest(std::move(manifest));
 }
 
+// So that name@digest finds the image offline (store/registry_digests.hpp): the platform
+// manifest's digest always; the reference's own (an index's) only for the host's platform,
+// which is what a later name@digest means on this machine.
+void remember_digests(const store::Store& store, const store::Reference& ref, const PullOptions& options,
+                      const std::string& remote_digest, const std::string& platform_digest, const std::string& stored) {
+    store::remember_registry_digest(store, ref.name(), platform_digest, stored);
+    if (remote_digest != platform_digest && (!options.platform || *options.platform == store::host_platform()))
+        store::remember_registry_digest(store, ref.name(), remote_digest, stored);
+}
+
 PullResult pull_from(Registry& registry, store::Store& store, const store::Reference& ref, const PullOptions& options,
                      TransferProgress& progress) {
     Repository repository(registry, ref.path);
@@ -133,28 +144,57 @@ PullResult pull_from(Registry& registry, store::Store& store, const store::Refer
         store.keep_untagged(result.manifest);  // docker keeps a digest pull as name@digest; we keep it unnamed
         result.name = ref.string();
     }
+    remember_digests(store, ref, options, result.remote_digest, image.manifest.digest, result.manifest.digest);
     progress.message("Digest: " + result.remote_digest);
     return result;
+}
+
+store::Reference parse_pull_reference(std::string_view text) {
+    store::Reference ref = store::parse_reference(text);
+    if (ref.digest.empty()) ref = store::with_default_tag(ref);
+    if (!ref.digest.empty() && !ref.digest.starts_with("sha256:")) throw Error("only sha256 digests are supported: '" + std::string(text) + "'");
+    return ref;
+}
+
+// fn(registry) against docker.io's mirror when one is configured (falling back to docker.io
+// when it fails), else against the reference's own registry.
+template <typename Fn>
+auto with_registry(const store::Reference& ref, const RegistryOptions& options, TransferProgress& progress, const Fn& fn) {
+    const auto& mirror = options.hosts.mirror;
+    if (ref.domain == store::default_domain && mirror) {
+        try {
+            Registry registry(ref.domain, options, mirror_base(*mirror, options.hosts.insecure));
+            return fn(registry);
+        } catch (const Error& e) {
+            progress.message("mirror " + *mirror + " failed (" + e.message() + "): using docker.io");
+        }
+    }
+    Registry registry(ref.domain, options);
+    return fn(registry);
 }
 
 } // namespace
 
 PullResult pull(store::Store& store, std::string_view text, const PullOptions& options, TransferProgress& progress) {
-    store::Reference ref = store::parse_reference(text);
-    if (ref.digest.empty()) ref = store::with_default_tag(ref);
-    if (!ref.digest.empty() && !ref.digest.starts_with("sha256:")) throw Error("only sha256 digests are supported: '" + std::string(text) + "'");
+    const store::Reference ref = parse_pull_reference(text);
     return with_context("pulling '" + ref.familiar_string() + "'", [&] {
-        const auto& mirror = options.registry.hosts.mirror;
-        if (ref.domain == store::default_domain && mirror) {
-            try {
-                Registry registry(ref.domain, options.registry, mirror_base(*mirror, options.registry.hosts.insecure));
-                return pull_from(registry, store, ref, options, progress);
-            } catch (const Error& e) {
-                progress.message("mirror " + *mirror + " failed (" + e.message() + "): pulling from docker.io");
-            }
-        }
-        Registry registry(ref.domain, options.registry);
-        return pull_from(registry, store, ref, options, progress);
+        return with_registry(ref, options.registry, progress,
+                             [&](Registry& registry) { return pull_from(registry, store, ref, options, progress); });
+    });
+}
+
+ResolvedDigest resolve_digest(std::string_view text, const PullOptions& options, TransferProgress& progress) {
+    const store::Reference ref = parse_pull_reference(text);
+    return with_context("resolving '" + ref.familiar_string() + "'", [&] {
+        return with_registry(ref, options.registry, progress, [&](Registry& registry) {
+            Repository repository(registry, ref.path);
+            HttpClient http;
+            ResolvedDigest resolved{ref.string(), "", ""};
+            const RemoteImage image = resolve_image(repository, http, ref.digest.empty() ? ref.tag : ref.digest,
+                                                    options.platform.value_or(store::host_platform()), resolved.digest);
+            resolved.manifest = image.manifest.digest;
+            return resolved;
+        });
     });
 }
 

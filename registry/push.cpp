@@ -5,6 +5,7 @@
 
 #include "registry/sources.hpp"
 #include "registry/transfer.hpp"
+#include "store/artifact.hpp"
 #include "util/error.hpp"
 
 namespace strata::registry {
@@ -29,18 +30,11 @@ std::string upload_status(Repository::Upload upload, const std::optional<std::st
     return "Pushed";
 }
 
-} // namespace
-
-PushResult push(store::Store& store, std::string_view image, std::string_view destination, const PushOptions& options,
-                TransferProgress& progress) {
-    const auto manifest = store.resolve(image);
-    if (!manifest) throw Error("no such image '" + std::string(image) + "'");
-    const store::Reference dest = destination_of(image, destination);
+// The blobs, then the manifest under dest's tag: an image's or an artifact's alike.
+PushResult push_manifest(store::Store& store, const store::Descriptor& manifest, const std::vector<store::Descriptor>& blobs,
+                         const store::Reference& dest, const PushOptions& options, TransferProgress& progress) {
     return with_context("pushing '" + dest.familiar_string() + "'", [&] {
-        const store::Image loaded = store.load_image(*manifest);
-        std::vector<store::Descriptor> blobs = loaded.layers();
-        blobs.push_back(store::descriptor_from_json(loaded.manifest["config"]));
-        const std::string bytes = store.read_blob(manifest->digest);  // verified against its digest
+        const std::string bytes = store.read_blob(manifest.digest);  // verified against its digest
 
         Registry registry(dest.domain, options.registry);
         Repository repository(registry, dest.path);
@@ -58,6 +52,25 @@ PushResult push(store::Store& store, std::string_view image, std::string_view de
         progress.message(dest.tag + ": digest: " + result.digest + " size: " + std::to_string(result.size));
         return result;
     });
+}
+
+} // namespace
+
+PushResult push(store::Store& store, std::string_view image, std::string_view destination, const PushOptions& options,
+                TransferProgress& progress) {
+    const auto manifest = store.resolve(image);
+    if (!manifest) throw Error("no such image '" + std::string(image) + "'");
+    const store::Reference dest = destination_of(image, destination);
+    const store::Image loaded = with_context("pushing '" + dest.familiar_string() + "'", [&] { return store.load_image(*manifest); });
+    std::vector<store::Descriptor> blobs = loaded.layers();
+    blobs.push_back(store::descriptor_from_json(loaded.manifest["config"]));
+    return push_manifest(store, *manifest, blobs, dest, options, progress);
+}
+
+PushResult push_artifact(store::Store& store, const store::Descriptor& manifest, std::string_view destination,
+                         const PushOptions& options, TransferProgress& progress) {
+    const store::Reference dest = destination_of(destination, destination);
+    return push_manifest(store, manifest, store::read_artifact(store, manifest).blobs(), dest, options, progress);
 }
 
 } // namespace strata::registry

@@ -36,6 +36,15 @@ struct PullResult {
 };
 PullResult pull(store::Store& store, std::string_view reference, const PullOptions& options, TransferProgress& progress);
 
+// What a reference names in its registry now, without pulling it (strata lock): one
+// manifest GET, two for an index.
+struct ResolvedDigest {
+    std::string name;      // normalised: "docker.io/library/alpine:3"
+    std::string digest;    // the manifest or index digest the registry gives the reference
+    std::string manifest;  // the image manifest for the platform (the same as digest for one manifest)
+};
+ResolvedDigest resolve_digest(std::string_view reference, const PullOptions& options, TransferProgress& progress);
+
 struct PushOptions : TransferOptions {
     std::int64_t chunk_size = 32 << 20;  // blobs larger than this go up in PATCH chunks; 0: one PUT each
 };
@@ -48,6 +57,15 @@ struct PushResult {
 // `image` names a stored image; `destination` the reference to push to (default: image).
 PushResult push(store::Store& store, std::string_view image, std::string_view destination, const PushOptions& options,
                 TransferProgress& progress);
+
+// OCI artifacts (store/artifact.hpp: a build cache): push sends a stored manifest's blobs,
+// then the manifest under destination's tag; pull fetches one manifest (an OCI image
+// manifest with any config type, never an index: no platform is chosen) and every blob the
+// store lacks, each verified, and tags nothing. Returns the manifest as stored.
+PushResult push_artifact(store::Store& store, const store::Descriptor& manifest, std::string_view destination,
+                         const PushOptions& options, TransferProgress& progress);
+store::Descriptor pull_artifact(store::Store& store, std::string_view reference, const PullOptions& options,
+                                TransferProgress& progress);
 
 // The registry part of a reference or a login argument: "reg:5000", "docker.io" for
 // "https://index.docker.io/v1/" and for none.

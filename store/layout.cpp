@@ -1,6 +1,7 @@
 // The OCI image layout: oci-layout, index.json (names as annotations, resolved as docker
 // resolves references), and the image (manifest + config) documents.
 #include "store/platform.hpp"
+#include "store/registry_digests.hpp"
 #include "store/store.hpp"
 
 #include "util/error.hpp"
@@ -248,6 +249,27 @@ std::optional<Descriptor> resolve_in(std::string_view reference, const ForEach& 
     return std::nullopt;
 }
 
+// name@digest where the digest is the registry's, which the pull stored under a manifest
+// of its own (registry_digests.hpp): that manifest, while index.json still lists it.
+template <typename ForEach>
+std::optional<Descriptor> resolve_pulled_digest(const Store& s, std::string_view reference, const ForEach& for_each) {
+    std::optional<Reference> ref;
+    try {
+        ref = parse_reference(reference);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+    if (ref->digest.empty()) return std::nullopt;
+    const auto stored = registry_digest_manifest(s, ref->name(), ref->digest);
+    if (!stored) return std::nullopt;
+    std::optional<Descriptor> found;
+    for_each([&](const IndexEntry& e) {
+        if (e.manifest.digest == *stored) found = e.manifest;
+        return !found;
+    });
+    return found;
+}
+
 bool is_layer_media_type(std::string_view type) {
     return type == media::layer_tar || type == media::layer_gzip || type == media::layer_zstd;
 }
@@ -376,7 +398,9 @@ std::vector<std::pair<std::string, Descriptor>> Store::tags() const {
 }
 
 std::optional<Descriptor> Store::resolve(std::string_view reference) const {
-    return resolve_in(reference, [&](const auto& visit) { visit_index(*this, [&](IndexEntry&& e) { return visit(e); }); });
+    const auto each = [&](const auto& visit) { visit_index(*this, [&](IndexEntry&& e) { return visit(e); }); };
+    if (auto found = resolve_in(reference, each)) return found;
+    return resolve_pulled_digest(*this, reference, each);
 }
 
 std::optional<Descriptor> Store::resolve(std::string_view reference, const std::vector<IndexEntry>& entries) {

@@ -126,7 +126,8 @@ public:
     // Removes every index.json entry of a manifest; returns the names it had.
     std::vector<std::string> remove_from_index(std::string_view digest);
     // A name ("alpine", "alpine:3", "docker.io/library/alpine", "alpine@sha256:<hex>" whose
-    // repository names that manifest), "sha256:<hex>", or a unique prefix (>= 4 hex digits)
+    // repository names that manifest, or whose pull stored it: registry_digests.hpp),
+    // "sha256:<hex>", or a unique prefix (>= 4 hex digits)
     // of a manifest digest. Throws for a malformed reference or an ambiguous prefix.
     std::optional<Descriptor> resolve(std::string_view reference) const;
     // The same over entries already read (index_entries()), for a command that resolves many.
