@@ -11,6 +11,9 @@
 #                built outside this repository's build/
 #   BENCH_TMP    where the scratch filesystem's image goes (default /var/tmp); BENCH_FS_SIZE (6G)
 #
+# Then bench/push_pull.sh (--runs N; 500 MB, or 40 MB with --quick) writes push-pull.md next
+# to the report: strata push/pull against skopeo copy through a local docker-registry.
+#
 # Steps: install missing Debian packages; make a fresh ext4 on a loop device (the root fs here
 # is ext4 without a journal mounted `discard`, where creating files right after deleting many
 # is slow); generate the workloads into it; start a private dockerd on it; run the driver
@@ -44,7 +47,7 @@ report=${report:-$repo/docs/benchmarks.md}
 log() { echo "[run.sh $(date +%H:%M:%S)] $*"; }
 
 # --- packages ----------------------------------------------------------------------------------
-packages=(docker.io buildah runc skopeo umoci time zstd openssl busybox-static e2fsprogs util-linux python3)
+packages=(docker.io buildah runc skopeo umoci time zstd openssl busybox-static e2fsprogs util-linux python3 docker-registry curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -157,3 +160,8 @@ python3 "$bench/bench.py" --work "$mnt" --workloads "$mnt/workloads" --results "
   --strata-commit "${STRATA_COMMIT:-}"
 python3 "$bench/report.py" "$results/raw.json" --out "$report" --csv "$results/summary.csv"
 log "report: $report"
+push_pull_report="$(dirname "$report")/push-pull.md"
+log "push and pull against skopeo (bench/push_pull.sh)"
+bash "$bench/push_pull.sh" --mb "$([ "$quick" = 1 ] && echo 40 || echo 500)" --runs "$runs" --strata "$STRATA" \
+  --out "$push_pull_report" >/dev/null
+log "push and pull: $push_pull_report"

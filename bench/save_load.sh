@@ -5,9 +5,10 @@
 #
 #   bash bench/save_load.sh [--mb 1024] [--runs 3] [--strata BIN] [--out FILE]
 #
-# The image: a busybox base (FROM scratch, the host's busybox-static) and four layers of
-# MB/4 each, two of pseudo-random bytes (incompressible) and two of text, so gzip has
-# real work on half of it. Each run, alternating the tools:
+# The image (bench/lib.sh, shared with bench/push_pull.sh): a busybox base (FROM scratch,
+# the host's busybox-static) and four layers of MB/4 each, two of pseudo-random bytes
+# (incompressible) and two of text, so gzip has real work on half of it. Each run,
+# alternating the tools:
 #   save: strata save -o oci-archive     vs  skopeo copy oci:STORE/oci:NAME oci-archive:FILE
 #   load: strata load -i oci-archive     vs  skopeo copy oci-archive:FILE oci:DIR:NAME
 # save copies the stored (compressed) blobs; load verifies each blob's digest and
@@ -29,15 +30,12 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--mb N] [--runs N] [--strata BIN] [--out FILE]" >&2; exit 2 ;;
   esac
 done
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -z "$strata" ]; then
-  for candidate in "$repo/build/cli/strata" "$repo/../build/cli/strata"; do
-    [ -x "$candidate" ] && { strata="$candidate"; break; }
-  done
-fi
-[ -x "$strata" ] || { echo "save_load: no strata binary (build it, or pass --strata BIN)" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_find_strata save_load
 command -v skopeo >/dev/null || { echo "save_load: skopeo is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
 [ -x /bin/busybox ] || { echo "save_load: /bin/busybox missing (busybox-static)" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "save_load: openssl is not installed" >&2; exit 2; }
 
 work="$(mktemp -d /var/tmp/strata-bench-save-load.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
@@ -46,34 +44,8 @@ s() { "$strata" --root "$root" "$@"; }
 
 # ----- the image
 quarter=$((mb / 4))
-mkdir -p "$work/base" "$work/big"
-cp /bin/busybox "$work/base/busybox"
-cp "$repo/examples/busybox/Buildfile" "$work/base/Buildfile"
-s build -q -t bench/busybox "$work/base" >/dev/null
-cat > "$work/big/Buildfile" <<EOF
-FROM bench/busybox
-RUN head -c ${quarter}m /dev/urandom > /random1
-RUN seq 1 100000000 | head -c ${quarter}m > /text1
-RUN head -c ${quarter}m /dev/urandom > /random2
-RUN yes 'the quick brown fox jumps over the lazy dog' | head -c ${quarter}m > /text2
-EOF
 echo "save_load: building a $mb MB image" >&2
-s build -q -t bench/big "$work/big" >/dev/null
-
-# ----- timing
-now() { date +%s.%N; }
-elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN {printf "%.3f", a - b}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-declare -A samples
-sample() { samples[$1]+="$2"$'\n'; }
-time_it() {  # NAME COMMAND...: runs it, syncs, records the seconds
-  local start
-  sync
-  start=$(now)
-  "${@:2}" >/dev/null
-  sync
-  sample "$1" "$(elapsed "$start")"
-}
+bench_build_image "$strata" "$root" "$work" "$mb" 4 bench/big
 
 for ((run = 1; run <= runs; run++)); do
   echo "save_load: run $run of $runs" >&2
