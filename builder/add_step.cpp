@@ -12,12 +12,8 @@ namespace strata::builder {
 
 namespace {
 
-void refuse_unsupported(const parser::Instruction& step) {
-    static const std::vector<std::string> implemented = {"chown",  "chmod",  "link",        "checksum",
-                                                         "exclude", "unpack", "keep-git-dir"};
-    for (const auto& flag : step.flag_names)
-        if (std::find(implemented.begin(), implemented.end(), flag) == implemented.end())
-            throw Error("ADD --" + flag + " is not supported by the builder yet");
+void refuse_unsupported_add(const parser::Instruction& step) {
+    refuse_flags_except(step, {"chown", "chmod", "link", "checksum", "exclude", "unpack", "keep-git-dir"});
     if (step.keep_git_dir)
         throw Error("ADD --keep-git-dir: adding a git repository is not supported yet, so there is no .git to keep");
 }
@@ -64,7 +60,7 @@ void check_checksum(const std::string& checksum, const std::vector<std::string>&
 void add_step(StageBuild& stage, const parser::Instruction& step, ImageState& state) {
     const BuildShared& build = stage.build;
     const auto env = stage.expansion_env(state);
-    refuse_unsupported(step);
+    refuse_unsupported_add(step);
 
     std::vector<std::string> patterns;
     for (const auto& word : step.sources) {

@@ -14,9 +14,9 @@
 
 namespace strata::builder {
 
-namespace {
+using json = nlohmann::json;  // as image_state.hpp has it
 
-using json = nlohmann::json;
+namespace {
 
 constexpr std::int64_t max_config_bytes = 64 << 20;  // read whole: the records of one build
 

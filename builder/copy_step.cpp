@@ -13,13 +13,6 @@ namespace strata::builder {
 
 namespace {
 
-void refuse_unsupported(const parser::Instruction& step) {
-    static const std::vector<std::string> implemented = {"from", "chown", "chmod", "link", "parents", "exclude"};
-    for (const auto& flag : step.flag_names)
-        if (std::find(implemented.begin(), implemented.end(), flag) == implemented.end())
-            throw Error("COPY --" + flag + " is not supported by the builder yet");
-}
-
 // Where COPY reads from: the context, a finished stage, or an image in the store, the
 // last two through a read-only view of their layers that lives as long as this object.
 class CopyRoot {
@@ -91,7 +84,7 @@ std::vector<std::string> expanded_excludes(const StageBuild& stage, const parser
 void copy_step(StageBuild& stage, const parser::Instruction& step, ImageState& state) {
     const BuildShared& build = stage.build;
     const auto env = stage.expansion_env(state);
-    refuse_unsupported(step);
+    refuse_flags_except(step, {"from", "chown", "chmod", "link", "parents", "exclude"});
     const CopyRoot root(stage, step);
     const std::vector<std::string> exclude_patterns = expanded_excludes(stage, step, env);
     const IgnoreMatcher excludes(exclude_patterns);

@@ -19,7 +19,7 @@ namespace strata::builder {
 
 namespace {
 
-using json = nlohmann::ordered_json;  // keys in the order written: change and path first
+using ordered_json = nlohmann::ordered_json;  // keys in the order written: change and path first
 
 constexpr std::size_t chunk_size = 128 * 1024;
 
@@ -216,8 +216,8 @@ std::string what_it_is(const Change& c) {
     return before == after ? after : before + " -> " + after;
 }
 
-json info_json(const FileInfo& info) {
-    json out = {{"type", info.type}, {"mode", octal_mode(info.mode)}, {"uid", info.uid}, {"gid", info.gid}};
+ordered_json info_json(const FileInfo& info) {
+    ordered_json out = {{"type", info.type}, {"mode", octal_mode(info.mode)}, {"uid", info.uid}, {"gid", info.gid}};
     if (info.type == "file") out["size"] = info.size;
     if (info.type == "symlink") out["target"] = info.target;
     return out;
@@ -252,10 +252,10 @@ std::string format_change(const Change& change) {
     return "C " + change.path + " (" + what_it_is(change) + details + ")";
 }
 
-json changes_json(const std::vector<Change>& changes) {
-    json list = json::array();
+ordered_json changes_json(const std::vector<Change>& changes) {
+    ordered_json list = ordered_json::array();
     for (const auto& c : changes) {
-        json entry = {{"change", std::string(1, c.kind)}, {"path", c.path}};
+        ordered_json entry = {{"change", std::string(1, c.kind)}, {"path", c.path}};
         if (c.kind != 'A') entry["before"] = info_json(c.before);
         if (c.kind != 'D') entry["after"] = info_json(c.after);
         if (c.kind == 'C') entry["changed"] = c.changed;

@@ -15,8 +15,6 @@ namespace strata::builder {
 
 namespace {
 
-using json = nlohmann::json;
-
 // The normalised name ("docker.io/library/alpine:latest"), or none for what is no name
 // (an image id).
 std::optional<std::string> normalised_name(const std::string& reference) {

@@ -84,12 +84,8 @@ void execute(StageBuild& stage, const ImageState& state, const RunPlan& plan, co
         throw Error("RUN failed with exit code " + std::to_string(result.exit_code) + ": " + quote_argv(plan.argv));
 }
 
-// Ignoring a flag would build a different image than docker without a word, which is
-// worse than failing.
-void refuse_unsupported(const parser::Instruction& step) {
-    for (const auto& flag : step.flag_names)
-        if (flag != "mount" && flag != "network" && flag != "security")
-            throw Error("RUN --" + flag + " is not supported by the builder yet");
+void refuse_unsupported_run(const parser::Instruction& step) {
+    refuse_flags_except(step, {"mount", "network", "security"});
     if (step.security == "insecure")
         throw Error("RUN --security=insecure is not supported: it would need a build option like buildx's "
                     "--allow security.insecure, which strata does not have");
@@ -101,7 +97,7 @@ bool host_network(const parser::Instruction& step) { return step.network != "non
 } // namespace
 
 void run_step(StageBuild& stage, const parser::Instruction& step, ImageState& state) {
-    refuse_unsupported(step);
+    refuse_unsupported_run(step);
     RunPlan plan;
     plan.script = heredoc_script(step);
     plan.argv = shell_or_exec(step, state);

@@ -74,15 +74,19 @@ std::string describe_base(const parser::Stage& stage, const parser::Dag& dag) {
     return stage.base;
 }
 
-// Ignoring a flag would build a different image than docker without a word, which is
-// worse than failing. Steps that write files (RUN, COPY, ADD) check their own flags.
-void refuse_unsupported(const parser::Instruction& step) {
-    const std::string name(parser::kind_name(step.kind));
+// Steps that write files (RUN, COPY, ADD) check their own flags.
+void refuse_metadata_flags(const parser::Instruction& step) {
     if (step.kind == parser::Kind::healthcheck) return;  // all its flags land in the config
-    for (const auto& flag : step.flag_names) throw Error(name + " --" + flag + " is not supported by the builder yet");
+    refuse_flags_except(step, {});
 }
 
 } // namespace
+
+void refuse_flags_except(const parser::Instruction& step, std::initializer_list<std::string_view> implemented) {
+    for (const auto& flag : step.flag_names)
+        if (std::find(implemented.begin(), implemented.end(), flag) == implemented.end())
+            throw Error(std::string(parser::kind_name(step.kind)) + " --" + flag + " is not supported by the builder yet");
+}
 
 ImageState StageBuild::run() {
     const std::string label = stage_label(stage);
@@ -163,7 +167,7 @@ ImageState StageBuild::base_state() {
 void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {
     if (step.kind == parser::Kind::workdir) return workdir_step(*this, step, state);
     if (is_metadata(step.kind)) {
-        refuse_unsupported(step);
+        refuse_metadata_flags(step);
         MetadataContext context{expansion_env(state), build.dag.escape, cmd_set_in_stage_};
         apply_metadata(step, state, context);
         cmd_set_in_stage_ = context.cmd_set_in_stage;
@@ -173,7 +177,7 @@ void StageBuild::dispatch(const parser::Instruction& step, ImageState& state) {
     case parser::Kind::run: return run_step(*this, step, state);
     case parser::Kind::copy: return copy_step(*this, step, state);
     case parser::Kind::add: return add_step(*this, step, state);
-    case parser::Kind::arg: refuse_unsupported(step); return arg_step(step, state);
+    case parser::Kind::arg: refuse_metadata_flags(step); return arg_step(step, state);
     default: break;  // the parser knows more instructions than the builder runs yet
     }
     throw Error(std::string(parser::kind_name(step.kind)) + " is not supported by the builder yet");

@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <functional>
+#include <initializer_list>
+#include <string_view>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +43,10 @@ class Cancelled : public Error {
 public:
     Cancelled() : Error("cancelled: another stage failed") {}
 };
+
+// Throws for a flag of `step` that is not in `implemented`: ignoring a flag would build a
+// different image than docker without a word, which is worse than failing.
+void refuse_flags_except(const parser::Instruction& step, std::initializer_list<std::string_view> implemented);
 
 class StageBuild {
 public:

@@ -18,20 +18,14 @@ struct DiffFlags {
     std::string format = "text";
 };
 
-store::Image load(const store::Store& store, const std::string& reference) {
-    const auto descriptor = store.resolve(reference);
-    if (!descriptor) throw Error("image '" + reference + "' is not in the store");
-    return store.load_image(*descriptor);
-}
-
 void diff(const DiffFlags& flags, const GlobalOptions& global) {
     // Both images are read through overlays mounted where only this process sees them.
     sandbox::enter_private_mount_namespace();
     store::Store store(global.root);
     const store::GcLock reading = hold_store_for_use(store);  // snapshots may be unpacked
     const auto changes = flags.image2.empty()
-                             ? builder::diff_with_base(store, load(store, flags.image1))
-                             : builder::diff_images(store, load(store, flags.image1), load(store, flags.image2));
+                             ? builder::diff_with_base(store, store.load_image(flags.image1))
+                             : builder::diff_images(store, store.load_image(flags.image1), store.load_image(flags.image2));
     if (flags.format == "json") {
         std::cout << builder::changes_json(changes).dump(2) << "\n";
         return;

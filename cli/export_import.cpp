@@ -33,19 +33,13 @@ struct ImportFlags {
 };
 
 
-store::Image load(const store::Store& store, const std::string& reference) {
-    const auto descriptor = store.resolve(reference);
-    if (!descriptor) throw Error("image '" + reference + "' is not in the store");
-    return store.load_image(*descriptor);
-}
-
 void export_filesystem(const ExportFlags& flags, const GlobalOptions& global) {
     const int out_fd = flags.output.empty() ? binary_stdout("a tar") : -1;
     // The layers are read through an overlay mounted where only this process sees it.
     sandbox::enter_private_mount_namespace();
     store::Store store(global.root);
     const store::GcLock reading = hold_store_for_use(store);  // snapshots may be unpacked
-    const store::Image image = load(store, flags.image);
+    const store::Image image = store.load_image(flags.image);
     if (flags.output.empty()) {
         builder::export_image(store, image, [out_fd](const void* data, std::size_t size) { write_all(out_fd, data, size, "stdout"); });
         return;

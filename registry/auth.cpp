@@ -1,6 +1,7 @@
 #include "registry/auth.hpp"
 
 #include "util/error.hpp"
+#include "util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -10,12 +11,6 @@
 namespace strata::registry {
 
 namespace {
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 bool is_token_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~/").find(c) != std::string_view::npos;
@@ -82,7 +77,7 @@ private:
 // One `name=value` or `name="value"` into the challenge; false when the text is not one.
 bool read_parameter(HeaderReader& reader, Challenge& challenge) {
     if (!reader.parameter_follows()) return false;
-    const std::string name = lower(reader.token());
+    const std::string name = ascii_lower(reader.token());
     if (!reader.consume('=')) return false;
     const std::string value = reader.peek() == '"' ? reader.quoted() : reader.token();
     challenge.params[name] = value;
@@ -108,7 +103,7 @@ std::vector<Challenge> parse_www_authenticate(std::string_view header) {
             reader.skip_past_comma();
             continue;
         }
-        Challenge challenge{lower(scheme), {}};
+        Challenge challenge{ascii_lower(scheme), {}};
         // Parameters, comma-separated, until the text ends or the next scheme starts.
         bool any = false;
         while (read_parameter(reader, challenge)) {

@@ -4,6 +4,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -21,13 +22,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::optional<std::string> environment(const char* name) {
-    const char* value = std::getenv(name);
-    if (!value || !*value) return std::nullopt;
-    return std::string(value);
-}
-
-fs::path home() { return environment("HOME").value_or("/root"); }
+fs::path home() { return nonempty_env("HOME").value_or("/root"); }
 
 bool is_docker_config(const fs::path& path) { return path.filename() == "config.json"; }
 
@@ -183,13 +178,13 @@ Child spawn_helper(const std::string& program, const std::string& action, Pipe& 
 
 CredentialFiles credential_files_from_environment() {
     CredentialFiles files;
-    const auto auth_file = environment("REGISTRY_AUTH_FILE");
-    const auto runtime_dir = environment("XDG_RUNTIME_DIR");
+    const auto auth_file = nonempty_env("REGISTRY_AUTH_FILE");
+    const auto runtime_dir = nonempty_env("XDG_RUNTIME_DIR");
     if (auth_file) files.read_order.emplace_back(*auth_file);
     else if (runtime_dir) files.read_order.push_back(fs::path(*runtime_dir) / "containers" / "auth.json");
-    const fs::path config_home = environment("XDG_CONFIG_HOME").value_or((home() / ".config").string());
+    const fs::path config_home = nonempty_env("XDG_CONFIG_HOME").value_or((home() / ".config").string());
     files.read_order.push_back(config_home / "containers" / "auth.json");
-    const fs::path docker_dir = environment("DOCKER_CONFIG").value_or((home() / ".docker").string());
+    const fs::path docker_dir = nonempty_env("DOCKER_CONFIG").value_or((home() / ".docker").string());
     files.read_order.push_back(docker_dir / "config.json");
     files.login_file = (auth_file || runtime_dir) ? files.read_order.front() : files.read_order.back();
     return files;

@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -24,12 +25,6 @@ std::vector<std::string> split(std::string_view text, char separator) {
         start = end + 1;
     }
     return parts;
-}
-
-std::optional<std::string> environment(const char* name) {
-    const char* value = std::getenv(name);
-    if (!value || !*value) return std::nullopt;
-    return std::string(value);
 }
 
 // "reg:5000" -> "reg", "[::1]:5000" -> "::1", "::1" -> "::1".
@@ -77,9 +72,9 @@ std::string join_url(std::string_view base, std::string_view repository, std::st
 
 HostSettings settings_from_environment() {
     HostSettings settings;
-    if (const auto insecure = environment("STRATA_INSECURE_REGISTRIES")) settings.insecure = split(*insecure, ',');
-    settings.mirror = environment("STRATA_REGISTRY_MIRROR");
-    const auto dirs = environment("STRATA_CERTS_DIRS");
+    if (const auto insecure = nonempty_env("STRATA_INSECURE_REGISTRIES")) settings.insecure = split(*insecure, ',');
+    settings.mirror = nonempty_env("STRATA_REGISTRY_MIRROR");
+    const auto dirs = nonempty_env("STRATA_CERTS_DIRS");
     settings.certs_dirs = split(dirs.value_or("/etc/containers/certs.d:/etc/docker/certs.d"), ':');
     return settings;
 }

@@ -1,4 +1,5 @@
 #include "registry/http.hpp"
+#include "util/text.hpp"
 
 #include <cctype>
 #include <exception>
@@ -6,12 +7,6 @@
 namespace strata::registry {
 
 namespace {
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 std::string_view trimmed(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -80,7 +75,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
         x->response.headers.clear();
         x->response.body.clear();
     } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-        x->response.headers.emplace_back(lower(trimmed(line.substr(0, colon))), std::string(trimmed(line.substr(colon + 1))));
+        x->response.headers.emplace_back(ascii_lower(trimmed(line.substr(0, colon))), std::string(trimmed(line.substr(colon + 1))));
     }
     return n;
 }

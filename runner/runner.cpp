@@ -145,9 +145,7 @@ store::Descriptor commit_container(store::Store& store, const std::string& name,
 }
 
 sandbox::Spec container_spec(store::Store& store, const RunOptions& options) {
-    const auto descriptor = store.resolve(options.image);
-    if (!descriptor) throw Error("image '" + options.image + "' is not in the store");
-    const store::Image image = store.load_image(*descriptor);
+    const store::Image image = store.load_image(options.image);
     const auto snapshots = store.ensure_snapshots(image);
 
     sandbox::Spec spec;

@@ -1,5 +1,6 @@
 // OCI artifacts in the store and in OCI layout directories (artifact.hpp).
 #include "store/artifact.hpp"
+#include "store/internal.hpp"
 
 #include "util/error.hpp"
 #include "util/sha256.hpp"
@@ -13,7 +14,6 @@ namespace strata::store {
 
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
 constexpr std::int64_t max_document_bytes = 4 << 20;  // a manifest or index.json: never a stream
 
 fs::path blob_in(const fs::path& dir, std::string_view digest) {
@@ -26,7 +26,7 @@ template <typename Sink>
 void copy_verified(const fs::path& from, const Descriptor& blob, Sink&& sink) {
     const Fd fd(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) throw_errno("open", from.string());
-    std::vector<char> buffer(chunk_size);
+    std::vector<char> buffer(detail::io_chunk_size);
     Sha256 sha;
     std::int64_t copied = 0;
     for (;;) {

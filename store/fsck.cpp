@@ -4,6 +4,7 @@
 
 #include "store/containers.hpp"
 #include "store/gc.hpp"
+#include "store/internal.hpp"
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -26,17 +27,8 @@ namespace {
 constexpr std::size_t hash_buffer_size = 1 << 20;  // per hashing thread: memory stays bounded
 constexpr int max_index_depth = 4;                  // image indexes within indexes, as gc allows
 
-bool is_hex64(std::string_view s) {
-    return s.size() == 64 &&
-           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // write_file_atomic's and write_file_replace's temp names: "<file>.tmp-XXXXXX".
 bool is_temp_name(std::string_view name) { return name.find(".tmp-") != std::string_view::npos; }
-
-bool is_layer_media_type(std::string_view type) {
-    return type == media::layer_tar || type == media::layer_gzip || type == media::layer_zstd;
-}
 
 std::optional<struct stat> lstat_path(const fs::path& path) {
     struct stat st {};
@@ -173,7 +165,7 @@ private:
         std::vector<std::string> digests;
         for (const auto& name : names_in(dir)) {
             const auto st = lstat_path(dir / name);
-            if (!is_hex64(name)) leftover(dir / name, "not a blob: the name is not a sha256 digest");
+            if (!detail::is_hex64(name)) leftover(dir / name, "not a blob: the name is not a sha256 digest");
             else if (!st || !S_ISREG(st->st_mode)) leftover(dir / name, "not a blob: not a regular file");
             else digests.push_back("sha256:" + name);
         }
@@ -225,7 +217,7 @@ private:
                 const Descriptor layer = descriptor_from_json(layers[i]);
                 refs.blobs.insert(layer.digest);
                 const std::string what = "layer " + std::to_string(i);
-                if (!is_layer_media_type(layer.media_type))
+                if (!detail::is_oci_layer_media_type(layer.media_type))
                     return what + " " + layer.digest + " has unsupported media type '" + layer.media_type + "'";
                 if (auto p = blob_problem(layer, what)) return p;
             }
@@ -379,7 +371,7 @@ private:
         const fs::path root = store_.root() / "snapshots";
         for (const auto& name : names_in(root)) {
             const auto st = lstat_path(root / name);
-            if (!is_hex64(name) || !st || !S_ISDIR(st->st_mode)) {
+            if (!detail::is_hex64(name) || !st || !S_ISDIR(st->st_mode)) {
                 leftover(root / name, "not a snapshot (snapshots are directories named by chain id)");
                 continue;
             }

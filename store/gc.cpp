@@ -4,6 +4,7 @@
 #include "store/gc.hpp"
 
 #include "store/containers.hpp"
+#include "store/internal.hpp"
 
 #include "util/error.hpp"
 #include "util/sha256.hpp"
@@ -75,10 +76,6 @@ std::int64_t disk_bytes(const fs::path& root) {
 std::int64_t file_bytes(const fs::path& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
-}
-
-bool is_hex64(std::string_view s) {
-    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 struct Roots {
@@ -159,14 +156,14 @@ void add_record_roots(const Store& store, Roots& roots) {
 std::vector<std::string> stored_blobs(const Store& store) {
     std::vector<std::string> out;
     for (const auto& name : directory_names(store.layout_dir() / "blobs" / "sha256"))
-        if (is_hex64(name)) out.push_back("sha256:" + name);
+        if (detail::is_hex64(name)) out.push_back("sha256:" + name);
     return out;
 }
 
 std::vector<std::string> stored_snapshots(const Store& store) {
     std::vector<std::string> out;
     for (const auto& name : directory_names(store.root() / "snapshots"))
-        if (is_hex64(name)) out.push_back("sha256:" + name);
+        if (detail::is_hex64(name)) out.push_back("sha256:" + name);
     return out;
 }
 

@@ -5,7 +5,9 @@
 #include "util/fd.hpp"
 
 #include <archive.h>
+#include <archive_entry.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +35,27 @@ inline std::string archive_message(archive* a) {
 inline bool is_portable_xattr(std::string_view name) {
     return name == "security.capability" || name.starts_with("user.");
 }
+
+// The buffer every streaming copy in the store reads and writes through.
+inline constexpr std::size_t io_chunk_size = 128 * 1024;
+
+// A blob's file name (and a chain id's directory): 64 lowercase hex digits.
+inline bool is_hex64(std::string_view s) {
+    if (s.size() != 64) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+// The three OCI layer media types a stored manifest may use.
+inline bool is_oci_layer_media_type(std::string_view type) {
+    return type == media::layer_tar || type == media::layer_gzip || type == media::layer_zstd;
+}
+
+struct ArchiveEntryFree {
+    void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
+};
+using ArchiveEntry = std::unique_ptr<archive_entry, ArchiveEntryFree>;
 
 inline constexpr std::string_view whiteout_prefix = ".wh.";
 inline constexpr std::string_view opaque_marker = ".wh..wh..opq";

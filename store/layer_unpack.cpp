@@ -54,8 +54,6 @@ Fd open_dir_beneath(int root_fd, std::string_view rel, bool create) {
 
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
-
 struct ZstdFree {
     void operator()(ZSTD_DStream* s) const noexcept { ZSTD_freeDStream(s); }
 };
@@ -63,7 +61,7 @@ struct ZstdFree {
 // Reads a layer blob and yields its uncompressed tar in bounded chunks, hashing both.
 class LayerDecoder {
 public:
-    explicit LayerDecoder(const fs::path& blob) : path_(blob.string()), in_(chunk_size), out_(chunk_size) {
+    explicit LayerDecoder(const fs::path& blob) : path_(blob.string()), in_(detail::io_chunk_size), out_(detail::io_chunk_size) {
         fd_ = Fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd_) throw_errno("open", path_);
         unsigned char magic[4] = {};
@@ -319,7 +317,7 @@ private:
     std::set<std::string> written_;  // apply mode: paths this layer wrote (and their parents)
 };
 
-bool is_layer_media_type(std::string_view type) {
+bool is_unpackable_layer_type(std::string_view type) {
     return type.empty() || type == media::layer_tar || type == media::layer_gzip || type == media::layer_zstd ||
            type == "application/vnd.docker.image.rootfs.diff.tar.gzip";
 }
@@ -332,7 +330,7 @@ namespace detail {
 std::pair<std::string, std::string> unpack_layer_hashed(const fs::path& blob, std::string_view media_type,
                                                         const fs::path& target, WhiteoutMode mode) {
     return with_context("unpacking layer '" + blob.string() + "'", [&] {
-        if (!is_layer_media_type(media_type)) throw Error("unsupported layer media type '" + std::string(media_type) + "'");
+        if (!is_unpackable_layer_type(media_type)) throw Error("unsupported layer media type '" + std::string(media_type) + "'");
         LayerDecoder decoder(blob);
         ReadContext ctx{&decoder, nullptr};
         ArchiveReader in(archive_read_new());

@@ -3,6 +3,7 @@
 #include "store/platform.hpp"
 #include "store/registry_digests.hpp"
 #include "store/store.hpp"
+#include "store/internal.hpp"
 
 #include "util/error.hpp"
 #include "util/sha256.hpp"
@@ -270,10 +271,6 @@ std::optional<Descriptor> resolve_pulled_digest(const Store& s, std::string_view
     return found;
 }
 
-bool is_layer_media_type(std::string_view type) {
-    return type == media::layer_tar || type == media::layer_gzip || type == media::layer_zstd;
-}
-
 json parse_document(const std::string& bytes, const std::string& what) {
     json doc = json::parse(bytes, nullptr, false);
     if (doc.is_discarded() || !doc.is_object()) throw Error(what + " is not a JSON object");
@@ -453,6 +450,12 @@ Descriptor Store::platform_image(const Descriptor& index_desc) const {
     return chosen;
 }
 
+Image Store::load_image(std::string_view reference) const {
+    const auto descriptor = resolve(reference);
+    if (!descriptor) throw Error("image '" + std::string(reference) + "' is not in the store");
+    return load_image(*descriptor);
+}
+
 Image Store::load_image(const Descriptor& descriptor) const {
     return with_context("loading image '" + descriptor.digest + "'", [&] {
         const Descriptor manifest_desc = platform_image(descriptor);
@@ -471,7 +474,7 @@ Image Store::load_image(const Descriptor& descriptor) const {
             throw Error("unsupported config media type '" + config_desc.media_type + "'");
         const auto layers = image.layers();
         for (const auto& layer : layers) {
-            if (!is_layer_media_type(layer.media_type))
+            if (!detail::is_oci_layer_media_type(layer.media_type))
                 throw Error("unsupported layer media type '" + layer.media_type + "'");
         }
         image.config = parse_document(read_described_blob(*this, config_desc), "config");

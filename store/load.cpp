@@ -75,7 +75,7 @@ StagedFile& described_blob(StagedArchive& archive, const Descriptor& d) {
     return *file;
 }
 
-std::vector<std::string> config_diff_ids(const json& config) {
+std::vector<std::string> diff_ids_of(const json& config) {
     Image image;
     image.config = config;
     return image.diff_ids();
@@ -125,7 +125,7 @@ PendingImage image_from_manifest(StagedArchive& archive, const Descriptor& desc,
         if (config.media_type != media::config && config.media_type != docker_media::config)
             throw Error("config media type '" + config.media_type + "' is not an image config");
         StagedFile& config_file = described_blob(archive, config);
-        const auto diff_ids = with_context("config " + config.digest, [&] { return config_diff_ids(parse_object(archive, config_file)); });
+        const auto diff_ids = with_context("config " + config.digest, [&] { return diff_ids_of(parse_object(archive, config_file)); });
         Image parsed;
         parsed.manifest = manifest;
         const auto layers = parsed.layers();
@@ -220,7 +220,7 @@ PendingImage image_from_docker_item(StagedArchive& archive, const json& item, co
         if (!item.is_object()) throw Error("not a JSON object");
         StagedFile& config_file = named_file(archive, detail::normalised_entry_name(string_field(item, "Config")));
         const auto diff_ids = with_context("config '" + config_file.entry + "'", [&] {
-            return config_diff_ids(parse_object(archive, config_file));
+            return diff_ids_of(parse_object(archive, config_file));
         });
         const auto layers = item.find("Layers");
         if (layers == item.end() || !layers->is_array()) throw Error("its Layers is not a list");

@@ -18,7 +18,6 @@ namespace strata::store::detail {
 
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
 constexpr std::size_t max_link_hops = 16;
 const std::string sha256_dir = "blobs/sha256/";
 
@@ -27,7 +26,7 @@ const std::string sha256_dir = "blobs/sha256/";
 class EntrySource {
 public:
     EntrySource(archive* tar, BlobWriter& writer, std::string* held)
-        : tar_(tar), writer_(writer), held_(held), buffer_(chunk_size) {}
+        : tar_(tar), writer_(writer), held_(held), buffer_(io_chunk_size) {}
 
     // The next chunk; empty at the entry's end. Valid until the next call.
     std::span<const char> next() {
@@ -113,7 +112,7 @@ Decoded decode_and_hash(EntrySource& source) {
     archive_entry* entry = nullptr;
     const int rc = archive_read_next_header(decoder.get(), &entry);
     if (rc != ARCHIVE_OK && rc != ARCHIVE_EOF) return failed();
-    std::vector<char> buffer(rc == ARCHIVE_OK ? chunk_size : 0);
+    std::vector<char> buffer(rc == ARCHIVE_OK ? io_chunk_size : 0);
     for (la_ssize_t n = 0; rc == ARCHIVE_OK;) {
         n = archive_read_data(decoder.get(), buffer.data(), buffer.size());
         if (n < 0) return failed();
@@ -197,7 +196,7 @@ void StagedArchive::read(int fd, std::string_view shown) {
         archive_read_support_filter_xz(in.get());
         archive_read_support_filter_bzip2(in.get());
         archive_read_support_format_tar(in.get());
-        InputSource input{fd, std::string(shown), std::vector<char>(chunk_size), 0, nullptr};
+        InputSource input{fd, std::string(shown), std::vector<char>(io_chunk_size), 0, nullptr};
         if (archive_read_open(in.get(), &input, nullptr, input_read, nullptr) != ARCHIVE_OK) {
             if (input.error) std::rethrow_exception(input.error);
             if (input.total == 0) throw Error("the archive is empty");

@@ -21,7 +21,6 @@ namespace strata::store {
 
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
 const std::string blobs_prefix = "blobs/sha256/";
 
 // Where the entries of an export go: a tar stream or a directory. Names are relative,
@@ -42,15 +41,11 @@ public:
     }
 };
 
-struct EntryFree {
-    void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
-};
-
 // A tar with docker's conventions for exported images: ustar (pax only where a name
 // needs it), owner 0:0 without names, mtime 0, 0644 files and 0755 directories.
-class TarSink final : public EntrySink {
+class SaveTar final : public EntrySink {
 public:
-    explicit TarSink(int fd) : tar_(archive_write_new()) {
+    explicit SaveTar(int fd) : tar_(archive_write_new()) {
         if (!tar_) throw Error("archive_write_new failed");
         if (archive_write_set_format_pax_restricted(tar_.get()) != ARCHIVE_OK ||
             archive_write_set_bytes_in_last_block(tar_.get(), 1) != ARCHIVE_OK ||
@@ -76,7 +71,7 @@ public:
 
 private:
     void header(const std::string& name, unsigned type, unsigned perm, std::int64_t size) {
-        const std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
+        const detail::ArchiveEntry e(archive_entry_new());
         archive_entry_set_pathname(e.get(), name.c_str());
         archive_entry_set_filetype(e.get(), type);
         archive_entry_set_perm(e.get(), perm);
@@ -129,7 +124,7 @@ std::optional<Reference> docker_reference(const std::string& name) {
 }
 
 // The platform an image runs on, for its index entry (what docker and containerd select by).
-std::optional<json> platform_of(const json& config) {
+std::optional<json> platform_json(const json& config) {
     const auto os = config.find("os"), arch = config.find("architecture");
     if (os == config.end() || arch == config.end() || !os->is_string() || !arch->is_string()) return std::nullopt;
     json platform = {{"architecture", *arch}, {"os", *os}};
@@ -197,7 +192,7 @@ ExportPlan make_plan(const Store& store, const std::vector<ExportImage>& images,
         const Descriptor config = descriptor_from_json(loaded.manifest["config"]);
         plan.blobs[config.digest] = config;
         for (const auto& layer : loaded.layers()) plan.blobs[layer.digest] = layer;
-        for (auto& entry : index_entries(image, platform_of(loaded.config), format)) index_list.push_back(std::move(entry));
+        for (auto& entry : index_entries(image, platform_json(loaded.config), format)) index_list.push_back(std::move(entry));
         if (format == ArchiveFormat::docker) add_docker_entries(image, loaded, manifest_list, repositories);
     }
     const json index = {{"schemaVersion", 2}, {"mediaType", media::index}, {"manifests", std::move(index_list)}};
@@ -222,7 +217,7 @@ void copy_blob(const Store& store, const Descriptor& blob, EntrySink& sink) {
         throw Error("blob '" + blob.digest + "' has " + std::to_string(st.st_size) + " bytes, its descriptor says " +
                     std::to_string(blob.size));
     sink.begin_file(blobs_prefix + hex_of(blob.digest), blob.size);
-    std::vector<char> buffer(chunk_size);
+    std::vector<char> buffer(detail::io_chunk_size);
     Sha256 sha;
     std::int64_t copied = 0;
     for (;;) {
@@ -291,7 +286,7 @@ std::vector<ExportImage> resolve_for_export(const Store& store, const std::vecto
 
 void write_image_archive(const Store& store, const std::vector<ExportImage>& images, ArchiveFormat format, int fd) {
     const ExportPlan plan = make_plan(store, images, format);
-    TarSink sink(fd);
+    SaveTar sink(fd);
     write_plan(store, plan, sink);
 }
 

@@ -111,6 +111,8 @@ public:
                            const std::map<std::string, std::string>& annotations = {});
     // The image of a manifest, or of an index's manifest for this machine.
     Image load_image(const Descriptor& manifest) const;
+    // The image a reference names (resolve(), then load_image()); throws when none does.
+    Image load_image(std::string_view reference) const;
     // A manifest's own descriptor; for an index, its manifest for this machine.
     Descriptor platform_image(const Descriptor& manifest_or_index) const;
     // Names are docker references (store/reference.hpp: "alpine" is docker.io/library/alpine,

@@ -22,12 +22,7 @@ namespace strata::store {
 
 namespace {
 
-constexpr std::size_t chunk_size = 128 * 1024;
-
-struct EntryFree {
-    void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
-};
-using Entry = std::unique_ptr<archive_entry, EntryFree>;
+using Entry = detail::ArchiveEntry;
 
 // libarchive is C: exceptions must not cross it. The callback parks them here.
 struct SinkContext {
@@ -58,7 +53,7 @@ bool is_whiteout_device(const struct stat& st) { return S_ISCHR(st.st_mode) && s
 class TreeTarWriter {
 public:
     TreeTarWriter(archive* a, const LayerOptions& options, TreeKind kind)
-        : a_(a), options_(options), kind_(kind), data_(chunk_size) {}
+        : a_(a), options_(options), kind_(kind), data_(detail::io_chunk_size) {}
 
     // Adds every entry below dir, depth first, each directory's children in byte order.
     void add_tree(const fs::path& dir, const std::string& rel_dir) {

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <sys/stat.h>
 
+namespace builder_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using strata::test::ScratchDir;
 using strata::test::write_text;
@@ -375,3 +377,5 @@ TEST_CASE("ModeChange reads chmod's octal and symbolic forms", "[builder]") {
     CHECK(ModeChange::parse("o=").apply(0777, false) == 0770);
     for (const char* bad : {"", "u", "u+q", "8", "07777a", "u+x,"}) CHECK_THROWS(ModeChange::parse(bad));
 }
+
+} // namespace builder_test

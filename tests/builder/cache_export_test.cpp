@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace cache_export_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::builder;
 using strata::test::read_text;
@@ -208,3 +210,5 @@ TEST_CASE("a damaged or foreign cache artifact is refused or skipped, never trus
         CHECK_FALSE(store::read_artifact_layout(b.store, layout.path(), "latest"));
     }
 }
+
+} // namespace cache_export_test

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <thread>
 
+namespace cache_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::builder;
 using strata::test::count_occurrences;
@@ -329,3 +331,5 @@ TEST_CASE("--explain keys steps by Buildfile, stage and step number", "[cache][e
     const std::string moved = f.build("FROM scratch AS one\nCOPY a /a\nCOPY a /c\n");
     CHECK(reason(moved, "COPY a /c") == "COPY a /c: no earlier build of this step");
 }
+
+} // namespace cache_test

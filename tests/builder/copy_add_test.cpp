@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace copy_add_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using strata::test::count_occurrences;
 using strata::test::quote;
@@ -472,3 +474,5 @@ TEST_CASE("URL helpers follow BuildKit's rules", "[add]") {
     CHECK(url_file_name("http://example.com") == "__unnamed__");
     CHECK(url_file_name("http://example.com/..") == "__unnamed__");
 }
+
+} // namespace copy_add_test

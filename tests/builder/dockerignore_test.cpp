@@ -14,6 +14,8 @@
 #include <optional>
 #include <set>
 
+namespace dockerignore_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::builder;
 using strata::test::read_text;
 using strata::test::ScratchDir;
@@ -299,3 +301,5 @@ TEST_CASE("load_context_ignore prefers <buildfile>.dockerignore, then <context>/
     CHECK_THROWS_WITH(load_context_ignore(context, {}),
                       Catch::Contains(".dockerignore") && Catch::Contains("'a['"));
 }
+
+} // namespace dockerignore_test

@@ -12,6 +12,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+namespace image_diff_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using strata::test::ScratchDir;
 using strata::test::write_text;
@@ -127,3 +129,5 @@ TEST_CASE("changes as JSON: before, after and what changed", "[diff]") {
     CHECK_FALSE(added.contains("changed"));
     CHECK(out.dump().starts_with(R"({"changes":[{"change":"C","path":"/a","before":{"type":"file","mode":"0644")"));
 }
+
+} // namespace image_diff_test

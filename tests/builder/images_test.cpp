@@ -9,6 +9,8 @@
 
 #include <atomic>
 
+namespace images_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::builder;
 using json = nlohmann::json;
@@ -114,3 +116,5 @@ TEST_CASE("an image the store lacks fails the build when it cannot be pulled", "
         CHECK_FALSE(f.manifest(built).contains("annotations"));
     }
 }
+
+} // namespace images_test

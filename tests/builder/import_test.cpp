@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+namespace import_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using strata::test::quote;
 using strata::test::read_text;
@@ -197,3 +199,5 @@ TEST_CASE("import refuses hostile and broken archives by entry name and stores n
     CHECK(sh("find " + quote(dir.path().string()) + " " + quote(archives.dir.path().string()) + " -name evil").output.empty());
     CHECK_FALSE(fs::exists("/evil"));
 }
+
+} // namespace import_test

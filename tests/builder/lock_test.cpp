@@ -12,6 +12,8 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+namespace lock_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::builder;
 
@@ -214,3 +216,5 @@ TEST_CASE("a locked build resolves the locked digest: from the store without a p
     CHECK_THROWS_WITH(images.resolve("mine", "FROM mine"), Catch::Contains("an image of this store only, which it no longer holds"));
     CHECK(pulled.size() == 1);
 }
+
+} // namespace lock_test

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+namespace paths_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::builder;
 using strata::test::ScratchDir;
 using strata::test::write_text;
@@ -92,3 +94,5 @@ TEST_CASE("copy_entry keeps modes and mtimes, copies links as links, owns files 
     CHECK(S_ISLNK(st.st_mode));
     CHECK(std::filesystem::read_symlink(dir.path() / "dst" / "link") == "/etc/shadow");
 }
+
+} // namespace paths_test

@@ -17,6 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+namespace run_mounts_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using strata::test::ScratchDir;
 using strata::test::write_text;
@@ -387,3 +389,5 @@ TEST_CASE("cache mount directories: shared users share, private ones get their o
     CHECK(first_private.path() != locked.path());
     CHECK(read_text(locked.path().parent_path() / "id") == "id\n");
 }
+
+} // namespace run_mounts_test

@@ -7,6 +7,8 @@
 
 #include <stdexcept>
 
+namespace source_hash_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::builder;
 using strata::test::ScratchDir;
@@ -86,3 +88,5 @@ TEST_CASE("a file that cannot be hashed fails the whole digest, naming it", "[ha
                                                                                  (dir.path() / "ctx" / bad).string()));
     }
 }
+
+} // namespace source_hash_test

@@ -1,10 +1,8 @@
 // Privileged integration tests: real namespaces, overlay mounts and cgroups, as root.
 // Exits 77 (ctest SKIP_RETURN_CODE) with a printed reason when the machine lacks a
 // capability these tests need; Catch2 v2 has no SKIP(), so the skip is per process.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "sandbox/probe.hpp"
+#include "tests/common/catch_session.hpp"
 
 #include <cstdio>
 
@@ -14,5 +12,5 @@ int main(int argc, char** argv) {
         std::printf("SKIPPED: privileged tests need %s\n", missing.c_str());
         return 77;
     }
-    return Catch::Session().run(argc, argv);
+    return strata::test::run_catch_session(argc, argv);
 }

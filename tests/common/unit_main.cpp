@@ -1,2 +1,3 @@
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#include "tests/common/catch_session.hpp"
+
+int main(int argc, char** argv) { return strata::test::run_catch_session(argc, argv); }

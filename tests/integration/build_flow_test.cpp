@@ -8,6 +8,8 @@
 #include <memory>
 #include <sstream>
 
+namespace build_flow_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 
 namespace {
@@ -257,3 +259,5 @@ TEST_CASE("the build command line as docker's: -f -, Dockerfile, --iidfile, -t t
         CHECK(v.output.find("strata version") != std::string::npos);
     }
 }
+
+} // namespace build_flow_test

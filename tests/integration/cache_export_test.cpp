@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+namespace cache_export_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -131,3 +133,5 @@ TEST_CASE("a missing cache is a warning, not a failed build", "[integration][cac
     CHECK(bad.exit_code != 0);
     CHECK(bad.output.find("cache type 's3' is not supported") != std::string::npos);
 }
+
+} // namespace cache_export_test

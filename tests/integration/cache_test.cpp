@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+namespace cache_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -257,3 +259,5 @@ TEST_CASE("prune waits while a build holds the store", "[integration][cache][pru
     CHECK(r.output.find("prune-exit=0") != std::string::npos);
     CHECK(r.output.find("Deleted") != std::string::npos);
 }
+
+} // namespace cache_test

@@ -6,6 +6,8 @@
 
 #include <memory>
 
+namespace copy_add_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -80,3 +82,5 @@ TEST_CASE("COPY --link keeps its cached layer when a step below it changes", "[i
     INFO(run.output);
     CHECK(run.output == "2\nlinked\n");
 }
+
+} // namespace copy_add_test

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <unistd.h>
 
+namespace escape_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -441,3 +443,5 @@ TEST_CASE("RUN and COPY under a WORKDIR through an image symlink write into the 
     CHECK(s.strata("run escape-build sh -c 'test -L /abs && test -L /rel && test -L /up && test -L /hostlink && echo links'")
               .output == "links\n");
 }
+
+} // namespace escape_test

@@ -8,6 +8,8 @@
 #include <memory>
 #include <unistd.h>
 
+namespace examples_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -245,3 +247,5 @@ TEST_CASE("a strata killed with SIGKILL mid-RUN leaves nothing the next command 
     REQUIRE(s.strata("run busybox true").exit_code == 0);  // a run sweeps abandoned cgroups
     CHECK(sh("find /sys/fs/cgroup -maxdepth 4 -name 'strata-" + pid + "-*'").output.empty());
 }
+
+} // namespace examples_test

@@ -12,6 +12,8 @@
 #include <thread>
 #include <unistd.h>
 
+namespace exchange_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -267,3 +269,5 @@ TEST_CASE("load refuses a hostile archive without tagging anything", "[integrati
     CHECK(refused.output.find("archive entry '../../evil': '..' would lead out of the archive") != std::string::npos);
     CHECK(s.strata("images").output.find("evil") == std::string::npos);
 }
+
+} // namespace exchange_test

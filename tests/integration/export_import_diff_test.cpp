@@ -9,6 +9,8 @@
 
 #include <memory>
 
+namespace export_import_diff_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -207,3 +209,5 @@ TEST_CASE("diff shows what RUN steps added, deleted, chmodded and rewrote", "[in
     CHECK(changes[2]["before"]["mode"] == "0644");
     CHECK(changes[2]["after"]["mode"] == "0700");
 }
+
+} // namespace export_import_diff_test

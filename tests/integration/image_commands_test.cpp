@@ -11,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+namespace image_commands_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -364,3 +366,5 @@ TEST_CASE("skopeo finds the tags in the store's layout by the familiar name", "[
         }
     CHECK(found);
 }
+
+} // namespace image_commands_test

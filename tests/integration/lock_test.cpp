@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+namespace lock_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -147,3 +149,5 @@ TEST_CASE("a locked docker schema 2 base, stored under a converted manifest, is 
     // name@digest with the registry's digest names the converted image in the store too.
     CHECK(client.strata("run --rm " + quote(registry.host() + "/lock/docker@" + remote) + " true").exit_code == 0);
 }
+
+} // namespace lock_test

@@ -21,6 +21,8 @@
 #include <thread>
 #include <unistd.h>
 
+namespace registry_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -483,3 +485,5 @@ TEST_CASE("pulls survive 503, 429 and cut connections: a blob resumes with Range
     CHECK(pulled.output.find("Retrying") != std::string::npos);
     require_fsck_clean(client);
 }
+
+} // namespace registry_test

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+namespace reproducible_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -283,3 +285,5 @@ TEST_CASE("another --compression re-encodes cached layers: same diff ids, no ste
     CHECK(s.build(context.path(), "--compression zstd -t z2") == s.build(context.path(), "--compression zstd -t z3"));
     CHECK(fs::exists(s.root / "records" / "layer-blobs" / (z.diff_ids().back().substr(7) + "-zstd-3.json")));
 }
+
+} // namespace reproducible_test

@@ -13,6 +13,8 @@
 #include <thread>
 #include <unistd.h>
 
+namespace run_flags_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -368,3 +370,5 @@ TEST_CASE("run --name keeps the container; commit makes an image of its changes;
     CHECK(s.strata("ps").output.find("gone ") == std::string::npos);
     CHECK(s.strata("run --name ../bad busybox true").exit_code == 125);
 }
+
+} // namespace run_flags_test

@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+namespace run_mounts_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -172,3 +174,5 @@ TEST_CASE("RUN heredocs: a #! script runs from a read-only mount, others feed th
     CHECK(has_line(listing, "script-ran"));
     CHECK(listing.find("pipes") == std::string::npos);
 }
+
+} // namespace run_mounts_test

@@ -17,6 +17,8 @@
 #include <thread>
 #include <unistd.h>
 
+namespace store_safety_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -397,3 +399,5 @@ TEST_CASE("--compression zstd writes zstd layers, re-encoded from cached steps, 
     CHECK(bad_level.exit_code != 0);
     CHECK(bad_level.output.find("1-19") != std::string::npos);
 }
+
+} // namespace store_safety_test

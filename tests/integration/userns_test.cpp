@@ -11,6 +11,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+namespace userns_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::test;
 namespace fs = std::filesystem;
 
@@ -168,3 +170,5 @@ TEST_CASE("strata bundle --uidmap: runc runs it in the same user namespace with 
     CHECK(with_runc.output == with_strata.output);
     CHECK(with_strata.output.find("writable") != std::string::npos);
 }
+
+} // namespace userns_test

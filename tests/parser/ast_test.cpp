@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+namespace ast_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 namespace {
@@ -201,3 +203,5 @@ TEST_CASE("huge argument lists and chained ONBUILD do not exhaust the stack", "[
     CHECK_THAT(parse_error_of(onbuild + "RUN x\n"), Catch::Contains("Chaining ONBUILD"));
     CHECK(dump(only_instruction(parse("ONBUILD run echo test\n"))) == "onbuild (run \"echo test\")");
 }
+
+} // namespace ast_test

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+namespace cli_parse_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 
 using strata::parser_test::read_all;
@@ -119,3 +121,5 @@ TEST_CASE("strata parse reports errors with position and exits 1", "[cli]") {
     CHECK(checked.status == 1);
     CHECK(checked.text == "strata: error: <stdin>:2:1: unknown instruction: RUNN (did you mean RUN?)\nRUNN x\n^\n");
 }
+
+} // namespace cli_parse_test

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace dag_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 using strata::parser_test::error_of;
@@ -124,3 +126,5 @@ TEST_CASE("the escape directive reaches the DAG and FROM expansion", "[dag]") {
     CHECK(dag.escape == '`');
     CHECK(dag.stages[0].base == "img:$TAG-1");
 }
+
+} // namespace dag_test

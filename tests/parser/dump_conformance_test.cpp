@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+namespace dump_conformance_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 namespace fs = std::filesystem;
 
@@ -100,3 +102,5 @@ TEST_CASE("BuildKit positive cases build a DAG unless BuildKit rejects them too"
     }
     CHECK(built > 20);
 }
+
+} // namespace dump_conformance_test

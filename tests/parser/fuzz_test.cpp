@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 
+namespace fuzz_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 
 TEST_CASE("the parser survives 15 seconds of fuzzing", "[fuzz]") {
@@ -44,3 +46,5 @@ TEST_CASE("the parser survives 15 seconds of fuzzing", "[fuzz]") {
     CHECK(WEXITSTATUS(status) == 0);
     CHECK_THAT(output, Catch::Contains("Done "));
 }
+
+} // namespace fuzz_test

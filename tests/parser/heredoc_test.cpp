@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace heredoc_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 namespace {
@@ -209,3 +211,5 @@ TEST_CASE("escapes inside a double-quoted delimiter", "[heredoc]") {
     CHECK(heredoc_word("<<'E\\F'")->name == "E\\F");      // single quotes take everything literally
     CHECK_FALSE(heredoc_word("<<\"E\\\"F\"")->expand);
 }
+
+} // namespace heredoc_test

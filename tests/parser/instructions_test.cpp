@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace instructions_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 using strata::parser_test::error_of;
@@ -147,3 +149,5 @@ TEST_CASE("the file name from the options appears in errors", "[instructions]") 
     options.filename = "dir/Containerfile";
     CHECK_THAT(error_of("FROM a\nFOO\n", options), Catch::StartsWith("dir/Containerfile:2:1: unknown instruction"));
 }
+
+} // namespace instructions_test

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace language_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 namespace {
@@ -315,3 +317,5 @@ TEST_CASE("predefined platform ARGs reach FROM lines without a declaration", "[l
     // Without them (the caller gave none), the words expand to nothing.
     CHECK(parse("FROM --platform=$BUILDPLATFORM a\n").stages.at(0).platform.empty());
 }
+
+} // namespace language_test

@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+namespace lexer_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 namespace {
@@ -183,3 +185,5 @@ TEST_CASE("the escape character can be a backtick", "[lexer]") {
     CHECK(expand_word("`$A c:\\dir \"`\"\"", env, '`') == "$A c:\\dir \"");
     CHECK(expand_words("a` b $A", env, '`') == std::vector<std::string>{"a b", "x"});
 }
+
+} // namespace lexer_test

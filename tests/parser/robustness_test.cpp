@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace robustness_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::parser;
 
 namespace {
@@ -94,3 +96,5 @@ TEST_CASE("a million lines and binary garbage finish", "[robustness]") {
         }
     }
 }
+
+} // namespace robustness_test

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace auth_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::registry;
 
 TEST_CASE("a Bearer challenge gives realm, service and scope", "[registry][auth]") {
@@ -66,3 +68,5 @@ TEST_CASE("base64 round trips and refuses junk", "[registry][auth]") {
     CHECK_FALSE(base64_decode("Zm9v!").has_value());
     CHECK_FALSE(base64_decode("Zg==Zg").has_value());
 }
+
+} // namespace auth_test

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace client_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::registry;
 
 TEST_CASE("login arguments name registries as docker reads them", "[registry][client]") {
@@ -33,3 +35,5 @@ TEST_CASE("failures carry the status and the registry's own error codes", "[regi
     CHECK(response.all("www-authenticate").size() == 2);
     CHECK(response.header("location").empty());
 }
+
+} // namespace client_test

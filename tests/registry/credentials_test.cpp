@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <sys/stat.h>
 
+namespace credentials_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::registry;
 using namespace strata::test;
 namespace fs = std::filesystem;
@@ -167,3 +169,5 @@ TEST_CASE("credential helpers: credHelpers, credsStore, store and erase", "[regi
                           Catch::Contains("the keychain is locked"));
     CHECK_THROWS_WITH(run_credential_helper("absent-helper", "get", "x"), Catch::Contains("docker-credential-absent-helper"));
 }
+
+} // namespace credentials_test

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace hosts_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::registry;
 using strata::test::ScratchDir;
 using strata::test::write_text;
@@ -76,3 +78,5 @@ TEST_CASE("settings come from the environment", "[registry][hosts]") {
     CHECK_FALSE(d.mirror.has_value());
     CHECK(d.certs_dirs == std::vector<std::string>{"/etc/containers/certs.d", "/etc/docker/certs.d"});
 }
+
+} // namespace hosts_test

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace cgroup_v2_real_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::sandbox;
@@ -304,3 +306,5 @@ TEST_CASE("cgroup v2 (real): a run cgroup a dead strata left behind is removed b
     cgroup->destroy();
     CHECK_FALSE(fs::exists(v2->dir()));
 }
+
+} // namespace cgroup_v2_real_test

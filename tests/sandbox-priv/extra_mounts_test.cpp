@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+namespace extra_mounts_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::sandbox;
@@ -217,3 +219,5 @@ TEST_CASE("container paths are cleaned lexically, never above the root", "[sandb
     CHECK(clean_container_path("/") == "/");
     CHECK(clean_container_path("/a/..") == "/");
 }
+
+} // namespace extra_mounts_test

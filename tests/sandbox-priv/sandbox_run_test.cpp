@@ -19,6 +19,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+namespace sandbox_run_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::sandbox;
@@ -506,3 +508,5 @@ TEST_CASE("init keeps only CAP_KILL and still forwards signals to a non-root com
     CHECK(result.exit_code == 3);
     CHECK(box.stdout_text() == "got-term\n");
 }
+
+} // namespace sandbox_run_test

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace cgroup_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::sandbox;
@@ -426,3 +428,5 @@ TEST_CASE("cgroup v2: when strata's own cgroup holds processes, limits go to <ro
     put(tree.root.path() / "cgroup.controllers", "cpu\n");
     CHECK_THROWS_WITH(create_cgroup_v2(tree.cfs, tree.where, limits), Catch::Contains(tree.parent.string()));
 }
+
+} // namespace cgroup_test

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace privileges_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::sandbox;
 
@@ -180,3 +182,5 @@ TEST_CASE("32-bit x86 syscalls meet the same rules", "[privileges][seccomp]") {
     CHECK(under_filter(program, [] { return static_cast<int>(-i386_syscall(i386_unshare, CLONE_NEWUTS)); }) == EPERM);
 }
 #endif
+
+} // namespace privileges_test

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+namespace user_test {  // this file's own names: a folder's tests compile as unity batches
+
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::sandbox;
@@ -108,3 +110,5 @@ TEST_CASE("resolve_user: symlinked files are not followed out of the layer", "[u
     fs::create_symlink("/etc/passwd", layers.bottom.path() / "etc/passwd");
     CHECK_THROWS_WITH(resolve_user("root", {layers.bottom.path()}), "unable to find user root: no matching entries in passwd file");
 }
+
+} // namespace user_test

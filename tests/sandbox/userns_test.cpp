@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace userns_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::sandbox;
 
 TEST_CASE("subordinate ranges: the first listed user that has both a uid and a gid range", "[userns]") {
@@ -66,3 +68,5 @@ TEST_CASE("a user namespace is refused for an empty or root-including range", "[
     CHECK_THROWS_WITH(make_user_namespace(IdMapping{0, 100000, 65536}), Catch::Contains("must not include root"));
     CHECK_THROWS_WITH(make_user_namespace(IdMapping{4294967000u, 100000, 65536}), Catch::Contains("beyond"));
 }
+
+} // namespace userns_test

@@ -16,6 +16,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+namespace layer_entries_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -204,3 +206,5 @@ TEST_CASE("first_tar_difference names the first entry that differs and how", "[l
     CHECK(extra->path == "g");
     CHECK(extra->detail == "only in the second build");
 }
+
+} // namespace layer_entries_test

@@ -11,6 +11,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+namespace overlay_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -212,3 +214,5 @@ TEST_CASE("a cloned snapshot has the same files, linked, and tars to the same di
     fs::remove_all(original);
     CHECK(read_file(clone / "opq" / "deeper" / "new") == "n");
 }
+
+} // namespace overlay_test

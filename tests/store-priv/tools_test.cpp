@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <sys/wait.h>
 
+namespace tools_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -79,3 +81,5 @@ TEST_CASE("umoci unpacks a tagged image from the store's layout", "[tools]") {
     CHECK(read_file(bundle / "rootfs/hello") == "hi\n");
     CHECK(run("umoci stat --image " + store.layout_dir().string() + ":t:1").status == 0);
 }
+
+} // namespace tools_test

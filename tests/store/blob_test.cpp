@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace blob_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -99,3 +101,5 @@ TEST_CASE("blob_path rejects malformed digests", "[blob]") {
     CHECK_THROWS_AS(store.read_blob("sha256:../x"), Error);
     CHECK_THROWS_AS(store.has_blob("sha256:/etc"), Error);
 }
+
+} // namespace blob_test

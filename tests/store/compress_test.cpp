@@ -10,6 +10,8 @@
 #include <random>
 #include <set>
 
+namespace compress_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -142,3 +144,5 @@ TEST_CASE("a layer is written in the codec asked for, annotated, and reads back"
     }
     CHECK(digests.size() == 3);
 }
+
+} // namespace compress_test

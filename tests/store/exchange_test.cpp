@@ -14,6 +14,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+namespace exchange_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -527,3 +529,5 @@ TEST_CASE("hostile archives are refused, naming the entry, and nothing is stored
         CHECK(target.store.tags().empty());
     }
 }
+
+} // namespace exchange_test

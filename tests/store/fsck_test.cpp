@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <thread>
 
+namespace fsck_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -272,3 +274,5 @@ TEST_CASE("fsck waits for running builds before it looks", "[fsck]") {
     INFO(lines(report));
     CHECK(report.problems.empty());
 }
+
+} // namespace fsck_test

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <thread>
 
+namespace gc_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -283,3 +285,5 @@ TEST_CASE("an image index in index.json keeps the manifests of it that the store
     CHECK(f.store.has_blob(l.blob.digest));
     CHECK(f.store.has_snapshot(l.chain_id));
 }
+
+} // namespace gc_test

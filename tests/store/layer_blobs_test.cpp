@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace layer_blobs_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -79,3 +81,5 @@ TEST_CASE("a remembered blob that is gone or damaged is not used", "[layer][laye
     CHECK_THROWS_WITH(layer_blob_as(store, wrong, LayerCompression{LayerCompression::Codec::zstd, std::nullopt}),
                       Catch::Contains("does not hold that layer"));
 }
+
+} // namespace layer_blobs_test

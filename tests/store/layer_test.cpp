@@ -13,6 +13,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+namespace layer_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -299,3 +301,5 @@ TEST_CASE("a user-namespaced container's host ids are written as the container's
     CHECK(find_entry(entries, "outside").uid == 42);
     CHECK(find_entry(entries, "outside").gid == 99999);
 }
+
+} // namespace layer_test

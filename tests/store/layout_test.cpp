@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace layout_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -228,3 +230,5 @@ TEST_CASE("an index in index.json stands for its image for this machine", "[layo
     const Descriptor foreign_desc = store.put_blob(only_foreign.dump(), media::index);
     CHECK_THROWS_WITH(store.load_image(foreign_desc), Catch::Contains("holds no image for " + host.string()));
 }
+
+} // namespace layout_test

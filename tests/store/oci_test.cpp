@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace oci_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 
@@ -61,3 +63,5 @@ TEST_CASE("descriptors round-trip through JSON and reject malformed input", "[oc
     CHECK_THROWS_AS(descriptor_from_json(broken), Error);
     CHECK_THROWS_AS(descriptor_from_json(nlohmann::json::array()), Error);
 }
+
+} // namespace oci_test

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+namespace parallel_gzip_test {  // this file's own names: a folder's tests compile as unity batches
+
 using strata::store::ParallelGzip;
 
 namespace {
@@ -120,3 +122,5 @@ TEST_CASE("a bad level is refused, and a failing sink's error reaches the caller
         }(),
         "disk full");
 }
+
+} // namespace parallel_gzip_test

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace platform_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata::store;
 using json = nlohmann::json;
 
@@ -62,3 +64,5 @@ TEST_CASE("an index of one entry without a platform is that entry's image", "[pl
     CHECK_FALSE(platform_manifest(sample_index(), parse_platform("linux/s390x")));
     CHECK(platform_manifest(sample_index(), parse_platform("linux/arm/v7"))->digest == "sha256:" + std::string(64, 'c'));
 }
+
+} // namespace platform_test

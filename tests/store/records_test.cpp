@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace records_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -37,3 +39,5 @@ TEST_CASE("a record that is not JSON is reported, not returned", "[records]") {
     write_text(root.path() / "records/cache/bad.json", "{not json");
     CHECK_THROWS_WITH(store.get_record("cache", "bad"), Catch::Contains("bad.json"));
 }
+
+} // namespace records_test

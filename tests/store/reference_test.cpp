@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace reference_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -280,3 +282,5 @@ TEST_CASE("entries written before full names, by skopeo, or untagged are still r
     CHECK(after["manifests"][1]["annotations"][ref_name_annotation] == "c:latest");
     CHECK(after["manifests"][2]["annotations"]["io.containerd.image.name"] == "docker.io/library/hello:latest");
 }
+
+} // namespace reference_test

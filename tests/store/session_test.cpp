@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace session_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using strata::test::ScratchDir;
 
@@ -64,3 +66,5 @@ TEST_CASE("the scratch dir of a killed process is removed by the next store open
     CHECK(store::remove_abandoned_sessions(dir.path() / "tmp") == 1);
     CHECK(count_entries(dir.path() / "tmp") == 0);
 }
+
+} // namespace session_test

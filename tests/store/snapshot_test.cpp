@@ -6,6 +6,8 @@
 
 #include <sys/stat.h>
 
+namespace snapshot_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -123,3 +125,5 @@ TEST_CASE("committing a chain id that exists drops the staging", "[snapshot]") {
     CHECK_FALSE(fs::exists(second_path));
     CHECK_THROWS_AS(store.snapshot_dir("../x"), Error);
 }
+
+} // namespace snapshot_test

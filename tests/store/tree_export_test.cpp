@@ -13,6 +13,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+namespace tree_export_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 using namespace strata::store;
 using namespace strata::store::test;
@@ -100,3 +102,5 @@ TEST_CASE("write_tree_tar refuses a name a layer reader would take for a deletio
     write_text(tree.path() / "d/.wh.x", "");
     CHECK_THROWS_WITH(tar_of(tree.path(), TreeKind::flattened), Catch::Contains(".wh.x") && Catch::Contains("reserved"));
 }
+
+} // namespace tree_export_test

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
+namespace fork_join_test {  // this file's own names: a folder's tests compile as unity batches
+
 using strata::ForkJoin;
 
 namespace {
@@ -74,3 +76,5 @@ TEST_CASE("a task's exception reaches the thread that waits for it", "[fork_join
     pool.wait(good);
     CHECK(ran == 2);
 }
+
+} // namespace fork_join_test

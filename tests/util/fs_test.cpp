@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+namespace fs_test {  // this file's own names: a folder's tests compile as unity batches
+
 using namespace strata;
 
 TEST_CASE("DirNames lists a directory sorted bytewise, without . and ..", "[fs]") {
@@ -80,3 +82,5 @@ TEST_CASE("copy_tree copies as cp -a: content, modes, times, links, fifos, hard 
     CHECK(d.st_mtim.tv_sec == 200);
     CHECK(d.st_mtim.tv_nsec == 7);
 }
+
+} // namespace fs_test
