@@ -3,6 +3,7 @@
 #include "builder/reproducible.hpp"
 #include "builder/run_mounts.hpp"
 #include "cli/build_cache.hpp"
+#include "cli/registry_flags.hpp"
 #include "cli/commands.hpp"
 #include "registry/registry.hpp"
 #include "store/gc.hpp"
@@ -49,6 +50,7 @@ struct BuildFlags {
     bool no_lock = false;   // --no-lock: resolve tags even when a lock file exists
     std::vector<std::string> cache_from;  // --cache-from type=registry,ref=... | type=local,src=DIR
     std::vector<std::string> cache_to;    // --cache-to type=registry,ref=...[,mode=max] | type=local,dest=DIR
+    RegistryFlags registry;               // --tls-verify, --insecure-registry: for pulls, --push and caches
 };
 
 } // namespace
@@ -153,19 +155,23 @@ std::optional<builder::LockFile> read_build_lock(const BuildFlags& flags, const 
 }
 
 // FROM (and COPY --from, RUN --mount from=) pulls through the registry client, configured
-// as `strata pull` is by default (certs.d, $STRATA_INSECURE_REGISTRIES, credentials).
+// as `strata pull` is (certs.d, $STRATA_INSECURE_REGISTRIES, credentials, the TLS flags).
 // Its lines go with the build's plain progress; a tty or json progress stream shows none.
-builder::ImagePuller image_puller(store::Store& store, std::ostream& out, bool show_progress) {
-    return [&store, &out, show_progress](const std::string& reference) {
+builder::ImagePuller image_puller(store::Store& store, const registry::RegistryOptions& registry, std::ostream& out,
+                                  bool show_progress) {
+    return [&store, registry, &out, show_progress](const std::string& reference) {
         registry::PullOptions options;
+        options.registry = registry;
         registry::TransferProgress progress(out, show_progress ? registry::ProgressMode::plain : registry::ProgressMode::quiet);
         return registry::pull(store, reference, options, progress).manifest;
     };
 }
 
 // --push: each tag to its registry, as `strata push TAG` sends it (progress with the build's).
-void push_tags(store::Store& store, const std::vector<std::string>& tags, std::ostream& out, bool quiet) {
+void push_tags(store::Store& store, const std::vector<std::string>& tags, const registry::RegistryOptions& registry,
+               std::ostream& out, bool quiet) {
     registry::PushOptions options;
+    options.registry = registry;
     registry::TransferProgress progress(out, quiet ? registry::ProgressMode::quiet : registry::ProgressMode::plain);
     for (const auto& tag : tags) {
         const auto pushed = registry::push(store, tag, tag, options, progress);
@@ -176,6 +182,8 @@ void push_tags(store::Store& store, const std::vector<std::string>& tags, std::o
 void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     if (flags.check_reproducible && (!flags.outputs.empty() || !flags.tags.empty()))
         throw Error("--check-reproducible builds in temporary stores: it takes no --tag or --output");
+    if (flags.check_reproducible && (!flags.cache_from.empty() || !flags.cache_to.empty()))
+        throw Error("--check-reproducible builds from nothing in temporary stores: it takes no --cache-from or --cache-to");
     const std::vector<BuildOutput> outputs = parse_outputs(flags.outputs);
     if (flags.push && flags.tags.empty()) throw Error("--push needs a name to push to: give -t REGISTRY/NAME[:TAG]");
     const auto cache_from = parse_cache_specs(flags.cache_from, false);
@@ -220,9 +228,10 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     std::ostringstream kept;
     if (flags.quiet) options.progress = builder::ProgressMode::plain;
     std::ostream& progress = flags.quiet ? static_cast<std::ostream&>(kept) : std::cerr;
-    options.puller = image_puller(store, progress, options.progress == builder::ProgressMode::plain);
+    const registry::RegistryOptions registry = registry_options(flags.registry);
+    options.puller = image_puller(store, registry, progress, options.progress == builder::ProgressMode::plain);
     if (flags.check_reproducible) return check_reproducible(store, executor, options, progress, kept, flags);
-    import_build_caches(store, cache_from, progress, flags.quiet);
+    import_build_caches(store, cache_from, registry, progress, flags.quiet);
     const auto result = [&] {
         try {
             return builder::build(store, executor, options, progress);
@@ -233,8 +242,8 @@ void run_build(const BuildFlags& flags, const GlobalOptions& global) {
     }();
     // The image is stored and tagged as usual; the outputs are copies of it.
     for (const auto& output : outputs) write_build_output(store, output, result.manifest, flags.tags);
-    if (flags.push) push_tags(store, flags.tags, progress, flags.quiet);
-    export_build_caches(store, cache_to, result, progress, flags.quiet);
+    if (flags.push) push_tags(store, flags.tags, registry, progress, flags.quiet);
+    export_build_caches(store, cache_to, result, registry, progress, flags.quiet);
     if (!flags.iidfile.empty()) write_file_atomic(flags.iidfile, result.manifest.digest);
     if (std::none_of(outputs.begin(), outputs.end(), takes_stdout)) std::cout << result.manifest.digest << "\n";
 }
@@ -288,6 +297,7 @@ void add_build_command(CLI::App& app, GlobalOptions& global) {
                     "Export the build cache: type=registry,ref=REF | type=local,dest=DIR[,tag=NAME]; mode=min (the "
                     "image's stages) or mode=max (all stages and RUN cache mounts); ignore-error=true; repeatable")
         ->allow_extra_args(false);
+    add_registry_flags(cmd, flags->registry);
     cmd->callback([flags, &global] { run_build(*flags, global); });
 }
 

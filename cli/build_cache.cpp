@@ -17,18 +17,23 @@ void warn(const std::string& message) { std::cerr << "strata: warning: " << mess
 registry::ProgressMode transfer_mode(bool quiet) { return quiet ? registry::ProgressMode::quiet : registry::ProgressMode::plain; }
 
 // The artifact's manifest in the store; none when the source holds no cache.
-std::optional<store::Descriptor> fetch(store::Store& store, const builder::CacheSpec& source, std::ostream& progress, bool quiet) {
+std::optional<store::Descriptor> fetch(store::Store& store, const builder::CacheSpec& source,
+                                       const registry::RegistryOptions& registry, std::ostream& progress, bool quiet) {
     if (source.type == builder::CacheSpec::Type::local) return store::read_artifact_layout(store, source.dir, source.tag);
     registry::TransferProgress transfer(progress, transfer_mode(quiet));
-    return registry::pull_artifact(store, source.ref, registry::PullOptions{}, transfer);
+    registry::PullOptions options;
+    options.registry = registry;
+    return registry::pull_artifact(store, source.ref, options, transfer);
 }
 
 void send(store::Store& store, const builder::CacheSpec& destination, const store::Descriptor& manifest,
-          std::ostream& progress, bool quiet) {
+          const registry::RegistryOptions& registry, std::ostream& progress, bool quiet) {
     if (destination.type == builder::CacheSpec::Type::local)
         return store::write_artifact_layout(store, manifest, destination.dir, destination.tag);
     registry::TransferProgress transfer(progress, transfer_mode(quiet));
-    registry::push_artifact(store, manifest, destination.ref, registry::PushOptions{}, transfer);
+    registry::PushOptions options;
+    options.registry = registry;
+    registry::push_artifact(store, manifest, destination.ref, options, transfer);
 }
 
 } // namespace
@@ -39,12 +44,12 @@ std::vector<builder::CacheSpec> parse_cache_specs(const std::vector<std::string>
     return specs;
 }
 
-void import_build_caches(store::Store& store, const std::vector<builder::CacheSpec>& sources, std::ostream& progress,
-                         bool quiet) {
+void import_build_caches(store::Store& store, const std::vector<builder::CacheSpec>& sources,
+                         const registry::RegistryOptions& registry, std::ostream& progress, bool quiet) {
     for (const auto& source : sources) {
         const std::string what = "importing cache from " + builder::describe(source);
         try {
-            const auto manifest = fetch(store, source, progress, quiet);
+            const auto manifest = fetch(store, source, registry, progress, quiet);
             if (!manifest) {
                 warn(what + ": no cache there");
                 continue;
@@ -61,7 +66,8 @@ void import_build_caches(store::Store& store, const std::vector<builder::CacheSp
 }
 
 void export_build_caches(store::Store& store, const std::vector<builder::CacheSpec>& destinations,
-                         const builder::BuildResult& result, std::ostream& progress, bool quiet) {
+                         const builder::BuildResult& result, const registry::RegistryOptions& registry,
+                         std::ostream& progress, bool quiet) {
     std::map<builder::CacheMode, builder::CacheExportSummary> artifacts;  // one per mode, made when first needed
     for (const auto& destination : destinations) {
         const std::string what = "exporting cache to " + builder::describe(destination);
@@ -72,7 +78,7 @@ void export_build_caches(store::Store& store, const std::vector<builder::CacheSp
                     it = artifacts.emplace(destination.mode, builder::write_cache_artifact(store, result, destination.mode)).first;
                     for (const auto& line : it->second.warnings) warn(line);
                 }
-                send(store, destination, it->second.manifest, progress, quiet);
+                send(store, destination, it->second.manifest, registry, progress, quiet);
                 if (!quiet)
                     progress << what << ": " << it->second.records << " records, " << it->second.layers << " layers, "
                              << it->second.mounts << " cache mounts (" << it->second.manifest.digest << ")\n" << std::flush;

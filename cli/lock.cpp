@@ -2,6 +2,7 @@
 // strata.lock (builder/lock.hpp), which later builds use instead of the tags.
 #include "builder/lock.hpp"
 #include "cli/commands.hpp"
+#include "cli/registry_flags.hpp"
 #include "registry/registry.hpp"
 #include "registry/sources.hpp"
 #include "store/platform.hpp"
@@ -19,6 +20,7 @@ struct LockFlags {
     std::vector<std::string> build_args;
     std::string platform;
     std::string lock_file;
+    RegistryFlags registry;
 };
 
 // The stored image for a reference no registry could give, when it was made here (built,
@@ -59,6 +61,7 @@ void run_lock(const LockFlags& flags, const GlobalOptions& global) {
     const Buildfile buildfile = read_buildfile(flags.file, flags.context);
     const auto uses = builder::buildfile_image_uses(buildfile.text, buildfile.name, parse_build_args(flags.build_args));
     registry::PullOptions options;
+    options.registry = registry_options(flags.registry);
     options.platform = flags.platform.empty() ? store::host_platform() : store::parse_platform(flags.platform);
     const store::Store store(global.root);
 
@@ -87,6 +90,7 @@ void add_lock_command(CLI::App& app, GlobalOptions& global) {
     cmd->add_option("--build-arg", flags->build_args, "Set a build-time variable (KEY=VALUE or KEY)")->allow_extra_args(false);
     cmd->add_option("--platform", flags->platform, "Choose each index's image for this platform (default: the host's)");
     cmd->add_option("--lock-file", flags->lock_file, "Write here (default: strata.lock beside the Buildfile)");
+    add_registry_flags(cmd, flags->registry);
     cmd->callback([flags, &global] { run_lock(*flags, global); });
 }
 

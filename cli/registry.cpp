@@ -1,6 +1,7 @@
 // strata pull, push, login, logout (registry/registry.hpp). Progress goes to stderr (bars
 // on a terminal, a line per event otherwise); the pulled or pushed reference to stdout.
 #include "cli/commands.hpp"
+#include "cli/registry_flags.hpp"
 #include "registry/registry.hpp"
 #include "util/error.hpp"
 
@@ -9,15 +10,6 @@
 #include <unistd.h>
 
 namespace strata::cli {
-
-namespace {
-
-struct RegistryFlags {
-    bool tls_verify = true;
-    std::vector<std::string> insecure;
-    std::string mirror;
-    bool quiet = false;
-};
 
 void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
     command->add_flag("--tls-verify{true}", flags.tls_verify, "Verify the registry's TLS certificate (--tls-verify=false: do not)");
@@ -33,12 +25,18 @@ registry::RegistryOptions registry_options(const RegistryFlags& flags) {
     return options;
 }
 
+namespace {
+
+struct TransferFlags : RegistryFlags {
+    bool quiet = false;
+};
+
 registry::ProgressMode progress_mode(bool quiet) {
     if (quiet) return registry::ProgressMode::quiet;
     return ::isatty(STDERR_FILENO) ? registry::ProgressMode::tty : registry::ProgressMode::plain;
 }
 
-struct PullFlags : RegistryFlags {
+struct PullFlags : TransferFlags {
     std::string reference;
     std::string platform;
 };
@@ -54,7 +52,7 @@ void pull(const PullFlags& flags, const GlobalOptions& global) {
     std::cout << result.name << "\n";
 }
 
-struct PushFlags : RegistryFlags {
+struct PushFlags : TransferFlags {
     std::string image;
     std::string destination;
     std::string chunk_size = "32m";
@@ -71,7 +69,7 @@ void push(const PushFlags& flags, const GlobalOptions& global) {
     std::cout << result.name << "@" << result.digest << "\n";
 }
 
-struct LoginFlags : RegistryFlags {
+struct LoginFlags : TransferFlags {
     std::string registry;
     std::string username;
     std::string password;

@@ -132,6 +132,11 @@ TEST_CASE("a missing cache is a warning, not a failed build", "[integration][cac
     const auto bad = b.build("--cache-to type=s3,bucket=x");
     CHECK(bad.exit_code != 0);
     CHECK(bad.output.find("cache type 's3' is not supported") != std::string::npos);
+    // A check of reproducibility builds from nothing: a cache would defeat it.
+    const auto check = b.build("--check-reproducible --cache-to type=local,dest=" + quote((dir.path() / "c").string()));
+    CHECK(check.exit_code != 0);
+    CHECK(check.output.find("it takes no --cache-from or --cache-to") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path() / "c"));
 }
 
 } // namespace cache_export_test

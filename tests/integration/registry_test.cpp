@@ -304,6 +304,18 @@ TEST_CASE("TLS with a CA from certs.d and htpasswd Basic auth: login, push, pull
     REQUIRE(sh("mkdir -p " + quote((unverified.dir.path() / "run" / "containers").string()) + " && cp " + quote(client.auth_file().string()) + " " +
                quote(unverified.auth_file().string())).exit_code == 0);
     CHECK(unverified.strata("pull --tls-verify=false " + quote(ref)).exit_code == 0);
+    // build takes the same flag for the bases it pulls.
+    Client builder;
+    REQUIRE(sh("mkdir -p " + quote((builder.dir.path() / "run" / "containers").string()) + " && cp " + quote(client.auth_file().string()) + " " +
+               quote(builder.auth_file().string())).exit_code == 0);
+    const ScratchDir context;
+    write_text(context.path() / "Buildfile", "FROM " + ref + "\nLABEL pulled=yes\n");
+    const auto refused = builder.strata("build -q " + quote(context.path().string()));
+    CHECK(refused.exit_code != 0);
+    CHECK(refused.output.find("certificate") != std::string::npos);
+    const auto built = builder.strata("build -q --tls-verify=false " + quote(context.path().string()));
+    INFO(built.output);
+    CHECK(built.exit_code == 0);
 
     const auto logout = client.strata("logout " + registry.host());
     CHECK(logout.output.find("Removing login credentials") != std::string::npos);
