@@ -80,7 +80,11 @@ void copy_file_data(const fs::path& source, const fs::path& target, const struct
     Fd out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out) throw_errno("create", target.string());
     char buf[1 << 16];
-    while (const std::size_t n = read_some(in.get(), buf, sizeof buf, source.c_str())) write_all(out.get(), buf, n, target.c_str());
+    EarlyWriteback writeback;  // the layer's commit syncs this file
+    while (const std::size_t n = read_some(in.get(), buf, sizeof buf, source.c_str())) {
+        write_all(out.get(), buf, n, target.c_str());
+        writeback.wrote(out.get(), n);
+    }
     if (::fchown(out.get(), attrs.uid, attrs.gid) != 0) throw_errno("chown", target.string());
     if (::fchmod(out.get(), attrs.mode_for(st.st_mode, false)) != 0) throw_errno("chmod", target.string());
 }

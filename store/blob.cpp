@@ -20,6 +20,7 @@ struct BlobWriter::Impl {
     Fd fd;
     Sha256 sha;
     std::int64_t size = 0;
+    EarlyWriteback writeback;
 
     ~Impl() {
         if (!temp_path.empty()) ::unlink(temp_path.c_str());
@@ -42,6 +43,7 @@ void BlobWriter::write(const void* data, std::size_t size) {
     if (!impl_ || !impl_->fd) throw Error("blob writer used after commit");
     impl_->sha.update(data, size);
     write_all(impl_->fd.get(), data, size, impl_->temp_path.c_str());
+    impl_->writeback.wrote(impl_->fd.get(), size);
     impl_->size += static_cast<std::int64_t>(size);
 }
 

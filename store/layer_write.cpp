@@ -6,6 +6,7 @@
 #include "store/store.hpp"
 #include "store/tree_tar.hpp"
 
+#include "util/async_sink.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -28,21 +29,32 @@ namespace strata::store {
 namespace {
 
 // The tar byte sink: hashes the tar (diff id), compresses it as the options say, and
-// streams the result into the blob (which hashes it for the blob digest).
+// streams the result into the blob (which hashes it for the blob digest). The two hashes
+// and the blob's writes each run on a thread of their own (AsyncSink): in one thread they
+// were most of a big layer's time, with the compressor's threads waiting for them.
 class LayerBlobSink {
 public:
-    LayerBlobSink(BlobWriter& blob, const LayerCompression& compression)
-        : compressor_(make_compressor(compression, [&blob](const void* data, std::size_t size) { blob.write(data, size); })) {}
+    LayerBlobSink(BlobWriter& blob, const LayerOptions& options)
+        : diff_hasher_([this](const unsigned char* data, std::size_t size) { diff_.update(data, size); }),
+          blob_writer_([&blob](const unsigned char* data, std::size_t size) { blob.write(data, size); }),
+          compressor_(make_compressor(options.compression,
+                                      [this](const void* data, std::size_t size) { blob_writer_.write(data, size); })) {}
 
     void write(const void* data, std::size_t size) {
-        diff_.update(data, size);
+        diff_hasher_.write(data, size);
         compressor_->write(data, size);
     }
-    void finish() { compressor_->finish(); }
+    void finish() {
+        compressor_->finish();
+        blob_writer_.finish();
+        diff_hasher_.finish();
+    }
     std::string diff_id() { return diff_.digest(); }
 
 private:
     Sha256 diff_;
+    AsyncSink diff_hasher_;
+    AsyncSink blob_writer_;
     std::unique_ptr<Compressor> compressor_;
 };
 
@@ -53,7 +65,7 @@ namespace {
 // Tars and compresses `dir` into `blob` (sealed, not yet published); returns its diff id.
 std::string write_layer_blob(BlobWriter& blob, const fs::path& dir, const LayerOptions& options, Descriptor& descriptor) {
     return with_context("writing layer from '" + dir.string() + "'", [&] {
-        LayerBlobSink sink(blob, options.compression);
+        LayerBlobSink sink(blob, options);
         write_tree_tar(dir, [&sink](const void* data, std::size_t size) { sink.write(data, size); }, options);
         sink.finish();
         descriptor = blob.seal(options.compression.media_type());

@@ -21,73 +21,108 @@ constexpr std::size_t sample_size = 4 * 1024;
 constexpr double incompressible_ratio = 0.98;
 
 struct Block {
-    std::vector<unsigned char> input;
+    std::vector<unsigned char> input;       // capacity block_size, kept when the block is reused
     std::vector<unsigned char> dictionary;  // the previous block's last 32 KiB
     bool last = false;
-    int level = 6;
-    // Filled by compress():
-    std::vector<unsigned char> output;
+    // Filled by compress(). The buffer outlives the block's trips through the pipeline:
+    // allocating (and first touching) half a megabyte per block cost more than the copy.
+    std::unique_ptr<unsigned char[]> output;
+    std::size_t output_capacity = 0;
+    std::size_t output_size = 0;
     uLong crc = 0;
     bool done = false;
     std::exception_ptr error;
+
+    void reset() {
+        input.clear();
+        dictionary.clear();
+        last = false;
+        output_size = 0;
+        crc = 0;
+        done = false;
+        error = nullptr;
+    }
 };
 
+// One raw-deflate stream at a fixed level, reused block after block: deflateReset puts it
+// in the same state as a new one, so the output does not depend on what it did before.
 class Deflater {
 public:
-    Deflater(int level, const std::vector<unsigned char>& dictionary) {
+    explicit Deflater(int level) : level_(level) {
         // Raw deflate (windowBits -15): the gzip header and trailer are written around all blocks.
         if (deflateInit2(&z_, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw Error("deflateInit2 failed");
-        if (!dictionary.empty() && level != 0 &&
-            deflateSetDictionary(&z_, dictionary.data(), static_cast<uInt>(dictionary.size())) != Z_OK)
-            throw Error("deflateSetDictionary failed");
     }
     ~Deflater() { deflateEnd(&z_); }
     Deflater(const Deflater&) = delete;
     Deflater& operator=(const Deflater&) = delete;
 
-    // All of `input` in one call, ended by `flush`; the output buffer is sized so one call suffices.
-    std::vector<unsigned char> run(const unsigned char* input, std::size_t size, int flush) {
-        std::vector<unsigned char> out(deflateBound(&z_, static_cast<uLong>(size)) + 64);
+    // Deflates all of `input` in one call, ended by `flush`, into `out` (grown to the bound);
+    // returns the number of bytes written.
+    std::size_t run(const unsigned char* input, std::size_t size, const std::vector<unsigned char>& dictionary, int flush,
+                    std::unique_ptr<unsigned char[]>& out, std::size_t& capacity) {
+        if (deflateReset(&z_) != Z_OK) throw Error("deflateReset failed");
+        if (!dictionary.empty() && level_ != 0 &&
+            deflateSetDictionary(&z_, dictionary.data(), static_cast<uInt>(dictionary.size())) != Z_OK)
+            throw Error("deflateSetDictionary failed");
+        const std::size_t bound = deflateBound(&z_, static_cast<uLong>(size)) + 64;
+        if (capacity < bound) {
+            out = std::make_unique_for_overwrite<unsigned char[]>(bound);
+            capacity = bound;
+        }
         z_.next_in = const_cast<unsigned char*>(input);
         z_.avail_in = static_cast<uInt>(size);
-        z_.next_out = out.data();
-        z_.avail_out = static_cast<uInt>(out.size());
+        z_.next_out = out.get();
+        z_.avail_out = static_cast<uInt>(capacity);
         const int rc = deflate(&z_, flush);
         if (rc == Z_STREAM_ERROR || z_.avail_in != 0 || (flush == Z_FINISH && rc != Z_STREAM_END))
             throw Error("deflate failed");
-        out.resize(out.size() - z_.avail_out);
-        return out;
+        return capacity - z_.avail_out;
     }
 
 private:
+    int level_;
     z_stream z_{};
 };
 
-bool sample_compresses(const unsigned char* data, std::size_t size) {
-    Deflater deflater(1, {});
-    const auto out = deflater.run(data, size, Z_FINISH);
-    return static_cast<double>(out.size()) < incompressible_ratio * static_cast<double>(size);
-}
+// What one thread needs to compress blocks: a deflater per level it may use and a scratch
+// buffer for samples. Made once per thread, not once per block.
+class Workspace {
+public:
+    explicit Workspace(int level) : level_(level), deflate_(level), store_(0), sample_(1) {}
 
-// Samples the start, the middle and the end: a block is stored only when none compresses.
-bool looks_incompressible(const std::vector<unsigned char>& input) {
-    if (input.size() < 3 * sample_size) return false;
-    for (const std::size_t at : {std::size_t{0}, input.size() / 2 - sample_size / 2, input.size() - sample_size})
-        if (sample_compresses(input.data() + at, sample_size)) return false;
-    return true;
-}
-
-void compress(Block& block) noexcept {
-    try {
-        block.crc = crc32(0L, block.input.data(), static_cast<uInt>(block.input.size()));
-        const int level = block.level != 0 && looks_incompressible(block.input) ? 0 : block.level;
-        Deflater deflater(level, block.dictionary);
-        // A sync flush ends each block on a byte boundary without ending the stream.
-        block.output = deflater.run(block.input.data(), block.input.size(), block.last ? Z_FINISH : Z_SYNC_FLUSH);
-    } catch (...) {
-        block.error = std::current_exception();
+    void compress(Block& block) noexcept {
+        try {
+            block.crc = crc32(0L, block.input.data(), static_cast<uInt>(block.input.size()));
+            const bool store = level_ != 0 && block.input.size() >= 3 * sample_size && looks_incompressible(block.input);
+            Deflater& deflater = store ? store_ : deflate_;
+            // A sync flush ends each block on a byte boundary without ending the stream.
+            block.output_size = deflater.run(block.input.data(), block.input.size(), block.dictionary,
+                                             block.last ? Z_FINISH : Z_SYNC_FLUSH, block.output, block.output_capacity);
+        } catch (...) {
+            block.error = std::current_exception();
+        }
     }
-}
+
+private:
+    bool sample_compresses(const unsigned char* data) {
+        const std::size_t out = sample_.run(data, sample_size, {}, Z_FINISH, sample_out_, sample_capacity_);
+        return static_cast<double>(out) < incompressible_ratio * static_cast<double>(sample_size);
+    }
+
+    // Samples the start, the middle and the end: a block is stored only when none compresses.
+    bool looks_incompressible(const std::vector<unsigned char>& input) {
+        for (const std::size_t at : {std::size_t{0}, input.size() / 2 - sample_size / 2, input.size() - sample_size})
+            if (sample_compresses(input.data() + at)) return false;
+        return true;
+    }
+
+    int level_;
+    Deflater deflate_;
+    Deflater store_;
+    Deflater sample_;  // deflate at its fastest
+    std::unique_ptr<unsigned char[]> sample_out_;
+    std::size_t sample_capacity_ = 0;
+};
 
 void put_le32(std::vector<unsigned char>& out, std::uint32_t value) {
     for (int i = 0; i < 4; ++i) out.push_back(static_cast<unsigned char>(value >> (8 * i)));
@@ -97,7 +132,7 @@ void put_le32(std::vector<unsigned char>& out, std::uint32_t value) {
 
 class ParallelGzip::Impl {
 public:
-    Impl(Sink sink, int level, unsigned threads) : sink_(std::move(sink)), level_(level) {
+    Impl(Sink sink, int level, unsigned threads) : sink_(std::move(sink)) {
         if (level < 0 || level > 9) throw Error("gzip level " + std::to_string(level) + " is not 0-9");
         if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
         // Two blocks per thread in flight: workers stay busy while the writer drains in order.
@@ -107,9 +142,10 @@ public:
                                           static_cast<unsigned char>(level == 9 ? 2 : level == 1 ? 4 : 0), 3};
         sink_(header, sizeof header);
         current_ = new_block();
+        for (unsigned i = 0; i < threads; ++i) workspaces_.push_back(std::make_unique<Workspace>(level));
         // Last: nothing below may throw, or the threads would never be joined.
         if (threads > 1)
-            for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+            for (auto& workspace : workspaces_) workers_.emplace_back([this, w = workspace.get()] { work(*w); });
     }
 
     ~Impl() {
@@ -142,9 +178,14 @@ public:
     }
 
 private:
+    // A block from the pool of emitted ones, or a new one while the pipeline fills.
     std::unique_ptr<Block> new_block() {
+        if (!free_.empty()) {
+            auto block = std::move(free_.back());
+            free_.pop_back();
+            return block;
+        }
         auto block = std::make_unique<Block>();
-        block->level = level_;
         block->input.reserve(block_size);
         return block;
     }
@@ -166,7 +207,7 @@ private:
             if (!workers_.empty()) queued_.push_back(raw);
         }
         if (workers_.empty()) {
-            compress(*raw);
+            workspaces_.front()->compress(*raw);
             raw->done = true;
         } else {
             changed_.notify_all();
@@ -183,12 +224,14 @@ private:
             in_flight_.pop_front();
         }
         if (block->error) std::rethrow_exception(block->error);
-        sink_(block->output.data(), block->output.size());
+        sink_(block->output.get(), block->output_size);
         crc_ = crc32_combine(crc_, block->crc, static_cast<z_off_t>(block->input.size()));
         total_ += block->input.size();
+        block->reset();
+        free_.push_back(std::move(block));
     }
 
-    void work() {
+    void work(Workspace& workspace) {
         for (;;) {
             Block* block = nullptr;
             {
@@ -198,7 +241,7 @@ private:
                 block = queued_.front();
                 queued_.pop_front();
             }
-            compress(*block);
+            workspace.compress(*block);
             {
                 std::lock_guard lock(mutex_);
                 block->done = true;
@@ -208,9 +251,10 @@ private:
     }
 
     Sink sink_;
-    int level_;
     std::size_t max_in_flight_ = 2;
+    std::vector<std::unique_ptr<Workspace>> workspaces_;  // one per worker (one in all without workers)
     std::unique_ptr<Block> current_;
+    std::vector<std::unique_ptr<Block>> free_;  // emitted blocks, kept for reuse (writer thread only)
     std::deque<std::unique_ptr<Block>> in_flight_;  // oldest first
     uLong crc_ = crc32(0L, Z_NULL, 0);
     std::uint64_t total_ = 0;

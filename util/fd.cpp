@@ -40,4 +40,13 @@ void write_all(int fd, const void* data, std::size_t size, const char* what) {
     }
 }
 
+void EarlyWriteback::wrote(int fd, std::size_t bytes) noexcept {
+    written_ += static_cast<off_t>(bytes);
+    if (written_ - started_ < stride) return;
+    // Only a hint, so its failure (a filesystem without writeback, EINVAL, EIO) is not an
+    // error here: durability still comes from the fsync, which does report errors.
+    (void)::sync_file_range(fd, started_, written_ - started_, SYNC_FILE_RANGE_WRITE);
+    started_ = written_;
+}
+
 } // namespace strata
