@@ -60,9 +60,10 @@ def settle(max_wait_s=5.0, window_s=0.25, idle_share=0.9):
 
 
 def timed(argv, env, log: Path, rss_file: Path):
-    """Runs one build under /usr/bin/time; returns (seconds, ok, max RSS in KiB, error tail)."""
+    """Runs one build under /usr/bin/time; returns (seconds, ok, max RSS in KiB, error tail,
+    whether the CPUs were idle just before it: False means something else was running)."""
     os.sync()  # the previous step's dirty pages are written back outside the timed window
-    settle()
+    idle_before = settle()
     rss_file.unlink(missing_ok=True)
     argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv]
     with open(log, "ab") as out:
@@ -81,7 +82,7 @@ def timed(argv, env, log: Path, rss_file: Path):
     if status != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         error = (f"hung: killed after {BUILD_TIMEOUT_S} s" if status is None else f"exit {status}") + ": " + " | ".join(tail)
-    return seconds, status == 0, rss, error
+    return seconds, status == 0, rss, error, idle_before
 
 
 class ContextFile:
@@ -132,11 +133,13 @@ def bench_workload(builder, workload, wl_dir: Path, run_index: int, logs: Path, 
     changed.restore()
     records = []
 
+    idle = {"before": None}  # the last timed build's: were the CPUs idle before it started?
+
     def record(phase, seconds, ok, rss=None, error=None, fresh=None, note=""):
         records.append({"run": run_index, "workload": workload["name"], "builder": builder.name,
                         "phase": phase, "seconds": round(seconds, 4) if seconds is not None else None,
                         "ok": ok, "peak_rss_kb": rss, "fresh": fresh, "error": error or note or None,
-                        "loadavg": round(os.getloadavg()[0], 2)})
+                        "loadavg": round(os.getloadavg()[0], 2), "idle_before": idle["before"]})
 
     log = logs / f"{builder.name}-{workload['name']}-run{run_index}.log"
     rss_file = logs / "rss.tmp"
@@ -156,7 +159,7 @@ def bench_workload(builder, workload, wl_dir: Path, run_index: int, logs: Path, 
         return records, size
     try:
         builder.before_timed()
-        seconds, ok, rss, error = timed(builder.build_argv(dockerfile, context, tag), builder.env, log, rss_file)
+        seconds, ok, rss, error, idle["before"] = timed(builder.build_argv(dockerfile, context, tag), builder.env, log, rss_file)
         fresh, note = verify(builder, tag, workload, changed.original) if ok else (None, "")
         record("cold", seconds, ok and fresh is not False, builder.peak_rss_kb(rss), error, fresh, note)
         if not ok:
@@ -169,11 +172,11 @@ def bench_workload(builder, workload, wl_dir: Path, run_index: int, logs: Path, 
             except (CommandFailed, OSError) as e:
                 size = {"error": str(e)}
 
-        seconds, ok, rss, error = timed(builder.build_argv(dockerfile, context, tag), builder.env, log, rss_file)
+        seconds, ok, rss, error, idle["before"] = timed(builder.build_argv(dockerfile, context, tag), builder.env, log, rss_file)
         record("noop", seconds, ok, rss, error)
 
         expected = changed.edit(f"CHANGED run{run_index} {builder.name}\n")
-        seconds, ok, rss, error = timed(builder.build_argv(dockerfile, context, tag), builder.env, log, rss_file)
+        seconds, ok, rss, error, idle["before"] = timed(builder.build_argv(dockerfile, context, tag), builder.env, log, rss_file)
         fresh, note = verify(builder, tag, workload, expected) if ok else (None, "")
         record("change", seconds, ok and fresh is True, rss, error, fresh, note)
     finally:

@@ -264,7 +264,8 @@ def render(raw: dict, raw_dir: str, csv_rows: list) -> str:
         "",
         f"- Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB RAM, kernel {v['kernel']}; "
         f"load average {m['loadavg_start']:.2f} at the start, {m['loadavg_end']:.2f} at the end"
-        + (f", median {statistics.median(loads):.2f} over the builds." if loads else "."),
+        + (f", median {statistics.median(loads):.2f} just after the builds (their own processes included)."
+           if loads else "."),
         f"- strata: {v['strata']}",
         f"- BuildKit: {v['buildkit']}, {v['docker']}; buildah: {v['buildah']}; {v['runc']}",
         f"- Storage: everything on a fresh loop-mounted ext4; buildah's driver: "
@@ -273,11 +274,18 @@ def render(raw: dict, raw_dir: str, csv_rows: list) -> str:
     ]
     for wl in raw["workloads"]:
         lines.append(f"  - **{wl['name']}**: {wl['description']}; the edited file is `{wl['changed_file']}`.")
-    busiest = max(loads + [m["loadavg_start"], m["loadavg_end"]])
-    if busiest > m["cpus"]:
-        lines += ["", f"**The machine was shared and busy during this run** (load average up to {busiest:.1f} "
-                  f"on {m['cpus']} CPUs, from other jobs): absolute times are inflated, and ratios between "
-                  "builders, measured interleaved, are the more meaningful numbers."]
+    # Before each timed build the driver waits (up to 5 s) for the CPUs to be 90% idle; a build
+    # that started without that had something else running beside it. The load average is no
+    # such sign: the builders' own processes and writeback count in it.
+    checked = [x for x in raw["samples"] if x.get("idle_before") is not None]
+    busy = [x for x in checked if not x["idle_before"]]
+    if busy:
+        lines += ["", f"**The machine was busy during this run**: the CPUs were not idle before {len(busy)} of "
+                  f"{len(checked)} timed builds (other jobs, or a daemon's work left over from the build "
+                  "before): those times are inflated, and ratios between builders, measured interleaved, "
+                  "are the more meaningful numbers."]
+    elif checked:
+        lines += ["", f"The CPUs were idle before each of the {len(checked)} timed builds."]
     lines += [
         "",
         "## Builds",
@@ -331,7 +339,7 @@ def render(raw: dict, raw_dir: str, csv_rows: list) -> str:
         "includes the idle daemon.",
         "- BuildKit runs independent stages in parallel; buildah `bud` runs them one after the "
         "other (its `--jobs` is left at the default).",
-        "- Other jobs may share this 2-core machine; the load averages above say how busy it was. "
+        "- Other jobs may share this 2-core machine; the idle check above says whether they ran. "
         "Interleaving spreads that noise over all three builders, but a small number of runs "
         "cannot remove it: differences under ~10% are within noise.",
         f"- Raw samples: `{raw_dir}/raw.json` and `samples.csv`; build logs in `{raw_dir}/logs/`.",
