@@ -1,11 +1,41 @@
 # shellcheck shell=bash
 # Shared by bench/save_load.sh and bench/push_pull.sh: sourced, not run.
+#   bench_parse_flags NAME ARGS...
+#                              --mb, --runs, --strata, --out (and --layers where the caller
+#                              has set $layers) into the variables of those names
+#   bench_require NAME TOOL... exits with a message when a tool is missing
 #   bench_find_strata NAME     sets $strata (when empty) to build/cli/strata or ../build/cli/strata
 #   bench_build_image STRATA ROOT DIR MB LAYERS TAG
 #                              the benchmarks' image, built into the store at ROOT
 #   now, elapsed, median, sample, time_it: wall-clock samples and their medians
 
 bench_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+bench_parse_flags() {  # NAME ARGS...
+  local name=$1
+  shift
+  local usage="usage: bash bench/$name.sh [--mb N] [--runs N]${layers:+ [--layers N]} [--strata BIN] [--out FILE]"
+  while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+    case "$1" in
+      --mb) mb="$2" ;;
+      --runs) runs="$2" ;;
+      --layers) [ -n "${layers:-}" ] || { echo "$usage" >&2; exit 2; }; layers="$2" ;;
+      --strata) strata="$2" ;;
+      --out) out="$2" ;;
+      *) echo "$usage" >&2; exit 2 ;;
+    esac
+    shift 2
+  done
+}
+
+bench_require() {  # NAME TOOL...
+  local name=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
+  done
+}
 
 bench_find_strata() {  # NAME: the script's name for its messages
   if [ -z "${strata:-}" ]; then

@@ -28,22 +28,11 @@ runs=3
 layers=2
 strata="${STRATA:-}"
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --mb) mb="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --layers) layers="$2"; shift 2 ;;
-    --strata) strata="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    *) echo "usage: $0 [--mb N] [--runs N] [--layers N] [--strata BIN] [--out FILE]" >&2; exit 2 ;;
-  esac
-done
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
+bench_parse_flags push_pull "$@"
 bench_find_strata push_pull
-for tool in skopeo docker-registry openssl curl python3; do
-  command -v "$tool" >/dev/null || { echo "push_pull: $tool is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
-done
+bench_require push_pull skopeo docker-registry openssl curl python3
 [ -x /usr/bin/time ] || { echo "push_pull: /usr/bin/time missing (Debian's time)" >&2; exit 2; }
 [ -x /bin/busybox ] || { echo "push_pull: /bin/busybox missing (busybox-static)" >&2; exit 2; }
 

@@ -21,21 +21,12 @@ mb=1024
 runs=3
 strata="${STRATA:-}"
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --mb) mb="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --strata) strata="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    *) echo "usage: $0 [--mb N] [--runs N] [--strata BIN] [--out FILE]" >&2; exit 2 ;;
-  esac
-done
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
+bench_parse_flags save_load "$@"
 bench_find_strata save_load
-command -v skopeo >/dev/null || { echo "save_load: skopeo is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
+bench_require save_load skopeo openssl
 [ -x /bin/busybox ] || { echo "save_load: /bin/busybox missing (busybox-static)" >&2; exit 2; }
-command -v openssl >/dev/null || { echo "save_load: openssl is not installed" >&2; exit 2; }
 
 work="$(mktemp -d /var/tmp/strata-bench-save-load.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
